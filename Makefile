@@ -1,0 +1,89 @@
+# Two commands on a fresh Debian 12 machine: `make run` and `make test` (README.md).
+SHELL := /bin/bash
+BUILD ?= build
+ASAN_BUILD ?= build-asan
+FUZZ_BUILD ?= build-fuzz
+JOBS ?= $(shell nproc)
+TOOLS_DIR ?= $(HOME)/.cache/yatagarasu-tools
+VENV := $(TOOLS_DIR)/venv
+PYTEST := $(VENV)/bin/pytest
+FUZZ_SECONDS ?= 60
+export YG_TOOLS_DIR := $(TOOLS_DIR)
+export CCACHE_DIR ?= $(HOME)/.cache/ccache
+
+.PHONY: all deps build build-asan run test unit unit-asan integration integration-asan fuzz \
+        fuzz-build fuzz-ci bench load format format-check clean
+
+all: build
+
+deps:
+	@bash scripts/install-deps.sh
+
+$(BUILD)/build.ninja:
+	cmake -S . -B $(BUILD) -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo
+
+build: deps $(BUILD)/build.ninja
+	cmake --build $(BUILD) -j$(JOBS)
+
+$(ASAN_BUILD)/build.ninja:
+	cmake -S . -B $(ASAN_BUILD) -G Ninja -DCMAKE_BUILD_TYPE=Debug -DYG_SANITIZE=ON \
+	  -DYG_BUILD_BENCH=OFF
+
+build-asan: deps $(ASAN_BUILD)/build.ninja
+	cmake --build $(ASAN_BUILD) -j$(JOBS)
+
+run: build
+	@bash scripts/demo.sh
+
+unit: build
+	cd $(BUILD) && ctest -L unit --output-on-failure -j$(JOBS)
+
+unit-asan: build-asan
+	cd $(ASAN_BUILD) && ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
+	  ctest -L unit --output-on-failure -j$(JOBS)
+
+integration: build
+	YG_BINARY=$(CURDIR)/$(BUILD)/yatagarasu $(PYTEST) tests/integration -q -p no:cacheprovider
+
+# ASan inflates memory, so the peak-RSS assertions (marker `rss`) run only on the release build.
+integration-asan: build-asan
+	YG_BINARY=$(CURDIR)/$(ASAN_BUILD)/yatagarasu YG_SANITIZED=1 \
+	  ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
+	  $(PYTEST) tests/integration -q -p no:cacheprovider -m "not rss"
+
+$(FUZZ_BUILD)/build.ninja:
+	CXX=clang++ cmake -S . -B $(FUZZ_BUILD) -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo \
+	  -DYG_FUZZ=ON -DYG_BUILD_TESTS=ON -DYG_BUILD_BENCH=OFF
+
+fuzz-build: deps $(FUZZ_BUILD)/build.ninja
+	cmake --build $(FUZZ_BUILD) -j$(JOBS) --target fuzz_path fuzz_range fuzz_config fuzz_request_head
+
+# Each target runs for FUZZ_SECONDS (CI: a short run) on a copy of its seed corpus.
+fuzz: fuzz-build
+	@bash scripts/run-fuzz.sh $(FUZZ_BUILD) $(FUZZ_SECONDS)
+
+fuzz-ci:
+	$(MAKE) fuzz FUZZ_SECONDS=20
+
+bench: build
+	@bash scripts/run-bench.sh $(BUILD)
+
+load: build
+	$(VENV)/bin/python load/stream_throughput.py --binary $(BUILD)/yatagarasu
+
+test: build build-asan
+	$(MAKE) unit
+	$(MAKE) integration
+	$(MAKE) unit-asan
+	$(MAKE) integration-asan
+	$(MAKE) fuzz-ci
+	$(MAKE) format-check
+
+format:
+	clang-format -i $$(git ls-files '*.cc' '*.h')
+
+format-check:
+	clang-format --dry-run --Werror $$(git ls-files '*.cc' '*.h')
+
+clean:
+	rm -rf $(BUILD) $(ASAN_BUILD) $(FUZZ_BUILD)

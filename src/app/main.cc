@@ -1,0 +1,162 @@
+// Wiring only: parse the command line, load and validate the config, build the runtime, start
+// the workers, handle signals, drain, exit.
+
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/signal_set.hpp>
+#include <csignal>
+#include <cstdio>
+#include <cstring>
+#include <functional>
+#include <iostream>
+#include <optional>
+#include <string>
+
+#include "config/loader.h"
+#include "core/log.h"
+#include "proxy/runtime.h"
+#include "proxy/server.h"
+
+namespace {
+
+constexpr const char* kUsage = R"(Usage: yatagarasu --config FILE [--test]
+       yatagarasu --version | --help
+
+A read-only S3 proxy: GET/HEAD /<prefix>/<key> is routed to the bucket whose path_prefix
+matches, signed with AWS SigV4 and streamed back from S3.
+
+Options:
+  -c, --config FILE   configuration file (YAML, the Rust Yatagarasu schema; see
+                      docs/configuration.md). ${VAR} and ${VAR:-default} are substituted.
+  -t, --test          check the configuration and exit: 0 if valid, 1 with every error as
+                      "file:line: key.path: what" on stderr
+  -V, --version       print the version and exit
+  -h, --help          print this help and exit
+
+Signals: SIGTERM/SIGINT drain gracefully (shutdown.timeout_seconds), SIGHUP reloads the
+configuration file (an invalid file changes nothing).
+Endpoints: /health (liveness), /ready (readiness).
+)";
+
+struct Args {
+  std::string config;
+  bool test = false;
+};
+
+// Returns false after printing to stderr for a bad command line.
+bool parse_args(int argc, char** argv, Args& a, int& exit_code) {
+  for (int i = 1; i < argc; ++i) {
+    std::string_view s = argv[i];
+    if (s == "-h" || s == "--help") {
+      std::fputs(kUsage, stdout);
+      exit_code = 0;
+      return false;
+    }
+    if (s == "-V" || s == "--version") {
+      std::printf("yatagarasu %s\n", YG_VERSION);
+      exit_code = 0;
+      return false;
+    }
+    if (s == "-t" || s == "--test") {
+      a.test = true;
+    } else if ((s == "-c" || s == "--config") && i + 1 < argc) {
+      a.config = argv[++i];
+    } else if (s.starts_with("--config=")) {
+      a.config = std::string(s.substr(9));
+    } else {
+      std::fprintf(stderr, "yatagarasu: unknown or incomplete option '%s'\n%s", argv[i], kUsage);
+      exit_code = 2;
+      return false;
+    }
+  }
+  if (a.config.empty()) {
+    std::fprintf(stderr, "yatagarasu: --config FILE is required\n%s", kUsage);
+    exit_code = 2;
+    return false;
+  }
+  return true;
+}
+
+std::optional<yg::config::Config> load(const std::string& path) {
+  auto r = yg::config::load_file(path);
+  if (!r.errors.empty()) {
+    for (const auto& e : r.errors) {
+      std::fprintf(stderr, "%s\n", e.to_string().c_str());
+    }
+    return std::nullopt;
+  }
+  return std::move(*r.config);
+}
+
+void reload(yg::proxy::Server& server, const std::string& path) {
+  auto lg = yg::log::get("reload");
+  auto r = yg::config::load_file(path);
+  if (!r.errors.empty()) {
+    for (const auto& e : r.errors) {
+      lg->error("reload refused, configuration unchanged: {}", e.to_string());
+    }
+    return;
+  }
+  const auto& old = server.runtime()->config.server;
+  if (r.config->server.address != old.address || r.config->server.port != old.port ||
+      r.config->server.threads != old.threads) {
+    lg->warn("server.address/port/threads changed: these take effect only after a restart");
+  }
+  try {
+    server.swap_runtime(yg::proxy::build_runtime(std::move(*r.config)));
+    lg->info("configuration reloaded from {}", path);
+  } catch (const std::exception& e) {
+    lg->error("reload refused, configuration unchanged: {}", e.what());
+  }
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  Args args;
+  int exit_code = 0;
+  if (!parse_args(argc, argv, args, exit_code)) {
+    return exit_code;
+  }
+  auto cfg = load(args.config);
+  if (!cfg) {
+    std::fprintf(stderr, "yatagarasu: configuration %s is invalid\n", args.config.c_str());
+    return 1;
+  }
+  if (args.test) {
+    std::printf("configuration %s is valid\n", args.config.c_str());
+    return 0;
+  }
+  yg::log::init(cfg->logging.level,
+                cfg->logging.format == "json" ? yg::log::Format::Json : yg::log::Format::Text);
+  auto lg = yg::log::get("main");
+  const auto shutdown_timeout = std::chrono::seconds(cfg->shutdown_timeout_secs);
+  try {
+    yg::proxy::Server server(yg::proxy::build_runtime(std::move(*cfg)));
+    boost::asio::io_context signals_io;
+    boost::asio::signal_set signals(signals_io, SIGINT, SIGTERM, SIGHUP);
+    std::signal(SIGPIPE, SIG_IGN);
+    server.start();
+    lg->info("yatagarasu {} started", YG_VERSION);
+    std::function<void(const boost::system::error_code&, int)> on_signal =
+        [&](const boost::system::error_code& ec, int sig) {
+          if (ec) {
+            return;
+          }
+          if (sig == SIGHUP) {
+            reload(server, args.config);
+            signals.async_wait(on_signal);
+            return;
+          }
+          lg->info("signal {} received: draining (up to {} s)", sig, shutdown_timeout.count());
+          server.drain(shutdown_timeout);
+        };
+    signals.async_wait(on_signal);
+    signals_io.run();
+    server.join();
+    lg->info("stopped");
+  } catch (const std::exception& e) {
+    lg->critical("startup failed: {}", e.what());
+    return 1;
+  }
+  return 0;
+}

@@ -1,0 +1,86 @@
+#include "proxy/error_response.h"
+
+#include <boost/json/serialize.hpp>
+#include <boost/json/value.hpp>
+
+#include "proxy/http_util.h"
+
+namespace yg::proxy {
+namespace http = boost::beast::http;
+
+http::status status_for(const Error& e) noexcept {
+  if (e.code.category() != yg_category()) {
+    return http::status::internal_server_error;
+  }
+  switch (static_cast<errc>(e.code.value())) {
+    case errc::bad_request:
+    case errc::bad_path:
+    case errc::blocked_pattern:
+      return http::status::bad_request;
+    case errc::uri_too_long:
+      return http::status::uri_too_long;
+    case errc::headers_too_large:
+      return http::status::request_header_fields_too_large;
+    case errc::body_too_large:
+      return http::status::payload_too_large;
+    case errc::method_not_allowed:
+      return http::status::method_not_allowed;
+    case errc::no_route:
+    case errc::empty_key:
+    case errc::not_found:
+      return http::status::not_found;
+    case errc::upstream_auth:
+    case errc::upstream_unreachable:
+    case errc::upstream_bad_response:
+      return http::status::bad_gateway;
+    case errc::upstream_timeout:
+    case errc::request_timeout:
+      return http::status::gateway_timeout;
+    case errc::range_not_satisfiable:
+      return http::status::range_not_satisfiable;
+    case errc::precondition_failed:
+      return http::status::precondition_failed;
+    case errc::overloaded:
+      return http::status::service_unavailable;
+    case errc::ok:
+    case errc::internal:
+      break;
+  }
+  return http::status::internal_server_error;
+}
+
+std::string error_json(http::status status, std::string_view message, std::string_view request_id) {
+  boost::json::object o;
+  o["error"] = std::string(http::obsolete_reason(status));
+  o["message"] = message;
+  o["status"] = static_cast<int>(status);
+  o["request_id"] = request_id;
+  return boost::json::serialize(o);
+}
+
+http::response<http::string_body> make_error_response(const Error& e, std::string_view request_id,
+                                                      unsigned version, bool keep_alive,
+                                                      bool head_request) {
+  const auto status = status_for(e);
+  http::response<http::string_body> res{status, version};
+  set_common_headers(res, request_id);
+  res.set(http::field::content_type, "application/json");
+  if (status == http::status::method_not_allowed) {
+    res.set(http::field::allow, "GET, HEAD, OPTIONS");
+  }
+  if (status == http::status::service_unavailable) {
+    res.set(http::field::retry_after, "1");
+  }
+  res.body() = error_json(status, e.message(), request_id);
+  res.prepare_payload();
+  if (head_request) {
+    // HEAD: same headers as GET would have, no body (RFC 9110 9.3.2).
+    const auto len = res.body().size();
+    res.body().clear();
+    res.content_length(len);
+  }
+  res.keep_alive(keep_alive);
+  return res;
+}
+
+}  // namespace yg::proxy

@@ -1,0 +1,28 @@
+#pragma once
+// One table maps an Error to the HTTP status the client sees (FEATURES.md HTTP-2, HTTP-3), and
+// one function builds the JSON error body. Messages are fixed texts per error: nothing the
+// client sent (tokens, raw URIs) is ever echoed back.
+
+#include <boost/beast/http/message.hpp>
+#include <boost/beast/http/status.hpp>
+#include <boost/beast/http/string_body.hpp>
+#include <string>
+#include <string_view>
+
+#include "core/error.h"
+
+namespace yg::proxy {
+
+boost::beast::http::status status_for(const Error& e) noexcept;
+
+// {"error":"<reason phrase>","message":"<detail>","status":N,"request_id":"..."}
+std::string error_json(boost::beast::http::status status, std::string_view message,
+                       std::string_view request_id);
+
+// A complete error response: JSON body, Content-Type, Content-Length, X-Request-ID, plus
+// Allow for 405 and Retry-After for 503. `version` is the client's HTTP version.
+boost::beast::http::response<boost::beast::http::string_body> make_error_response(
+    const Error& e, std::string_view request_id, unsigned version, bool keep_alive,
+    bool head_request = false);
+
+}  // namespace yg::proxy

@@ -1,0 +1,26 @@
+#pragma once
+// Small HTTP helpers shared by the session and the upstream relay.
+
+#include <boost/beast/http/field.hpp>
+#include <boost/beast/http/fields.hpp>
+#include <string_view>
+
+namespace yg::proxy {
+
+// The current time as an IMF-fixdate (RFC 9110 5.6.7), formatted at most once per second per
+// thread.
+std::string_view http_date_now();
+
+// Headers on every response the proxy writes: Date, Server, X-Request-ID (HTTP-4).
+void set_common_headers(boost::beast::http::fields& f, std::string_view request_id);
+
+// HTTP-6: response headers copied from S3 to the client.
+bool is_forwarded_response_header(std::string_view name) noexcept;
+
+// HTTP-6: client request headers forwarded to S3 (Range is handled separately).
+bool is_forwarded_request_header(boost::beast::http::field f) noexcept;
+
+// Copies the HTTP-6 set of response headers from `from` to `to`, except Content-Length.
+void copy_response_headers(const boost::beast::http::fields& from, boost::beast::http::fields& to);
+
+}  // namespace yg::proxy

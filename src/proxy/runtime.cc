@@ -1,0 +1,55 @@
+#include "proxy/runtime.h"
+
+#include <stdexcept>
+
+namespace yg::proxy {
+namespace {
+std::vector<std::string> prefixes_of(const config::Config& c) {
+  std::vector<std::string> out;
+  out.reserve(c.buckets.size());
+  for (const auto& b : c.buckets) {
+    out.push_back(b.path_prefix);
+  }
+  return out;
+}
+}  // namespace
+
+std::shared_ptr<const Runtime> build_runtime(config::Config cfg) {
+  auto rt = std::make_shared<Runtime>(Runtime{std::move(cfg), router::RouteTable({}), {}});
+  rt->routes = router::RouteTable(prefixes_of(rt->config));
+  for (const auto& b : rt->config.buckets) {
+    BucketRuntime br;
+    br.cfg = &b;
+    br.pool_size = b.s3.connection_pool_size;
+    std::shared_ptr<boost::asio::ssl::context> tls_ctx;
+    for (const auto& r : b.s3.replicas) {
+      UpstreamReplica ur;
+      ur.cfg = &r;
+      auto ep = s3::resolve_endpoint(r);
+      if (!ep) {
+        throw std::runtime_error("bucket '" + b.name + "': invalid S3 endpoint '" + r.endpoint +
+                                 "'");
+      }
+      ur.endpoint = *ep;
+      ur.signer = std::make_unique<s3::SigV4Signer>(
+          s3::Credentials{r.access_key, r.secret_key, r.session_token}, r.region);
+      ur.target.tls = ur.endpoint.tls;
+      ur.target.host = ur.endpoint.host;
+      ur.target.port = ur.endpoint.port;
+      ur.target.verify = b.s3.tls_verify;
+      if (ur.target.tls) {
+        if (!tls_ctx) {
+          tls_ctx = net::make_client_tls_context(b.s3.ca_file, b.s3.tls_verify);
+        }
+        ur.target.tls_ctx = tls_ctx;
+      }
+      ur.target.pool_key = net::make_pool_key(ur.target);
+      ur.timeout = std::chrono::seconds(r.timeout_secs);
+      br.replicas.push_back(std::move(ur));
+    }
+    rt->buckets.push_back(std::move(br));
+  }
+  return rt;
+}
+
+}  // namespace yg::proxy

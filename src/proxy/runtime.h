@@ -1,0 +1,40 @@
+#pragma once
+// The immutable runtime snapshot built from a validated Config (DESIGN.md section 2): routes,
+// per-bucket upstream endpoints and signers. Published as shared_ptr<const Runtime>; requests
+// keep the snapshot they started with.
+
+#include <memory>
+#include <vector>
+
+#include "config/config.h"
+#include "net/client/upstream_pool.h"
+#include "router/router.h"
+#include "s3/request.h"
+#include "s3/sigv4.h"
+
+namespace yg::proxy {
+
+struct UpstreamReplica {
+  const config::S3Replica* cfg = nullptr;  // points into Runtime::config
+  s3::Endpoint endpoint;
+  std::unique_ptr<s3::SigV4Signer> signer;
+  net::UpstreamTarget target;
+  SteadyClock::duration timeout{};  // connect / first byte / idle read
+};
+
+struct BucketRuntime {
+  const config::BucketConfig* cfg = nullptr;  // points into Runtime::config
+  std::vector<UpstreamReplica> replicas;      // by priority; issue #8 adds failover
+  std::size_t pool_size = 0;
+};
+
+struct Runtime {
+  config::Config config;
+  router::RouteTable routes;
+  std::vector<BucketRuntime> buckets;  // same order as config.buckets and route indexes
+};
+
+// Throws std::runtime_error naming the bucket on failure (bad endpoint, unreadable CA file).
+std::shared_ptr<const Runtime> build_runtime(config::Config cfg);
+
+}  // namespace yg::proxy

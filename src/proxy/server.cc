@@ -1,0 +1,114 @@
+#include "proxy/server.h"
+
+#include <boost/asio/as_tuple.hpp>
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/detached.hpp>
+#include <boost/asio/executor_work_guard.hpp>
+#include <boost/asio/post.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <boost/asio/use_awaitable.hpp>
+
+#include "core/log.h"
+#include "net/server/listener.h"
+#include "proxy/session.h"
+
+namespace yg::proxy {
+namespace asio = boost::asio;
+using tcp = asio::ip::tcp;
+
+namespace {
+asio::awaitable<void> accept_loop(Worker& w) {
+  for (;;) {
+    auto [ec, sock] = co_await w.acceptor->async_accept(asio::as_tuple(asio::use_awaitable));
+    if (ec) {
+      if (ec == asio::error::operation_aborted || !w.acceptor->is_open()) {
+        co_return;
+      }
+      // EMFILE and friends: back off briefly instead of spinning.
+      log::get("server")->warn("accept failed: {}", ec.message());
+      asio::steady_timer t(w.io, std::chrono::milliseconds(50));
+      co_await t.async_wait(asio::as_tuple(asio::use_awaitable));
+      continue;
+    }
+    asio::co_spawn(w.io, run_session(std::move(sock), w), asio::detached);
+  }
+}
+}  // namespace
+
+Server::Server(std::shared_ptr<const Runtime> rt) {
+  shared_.runtime.store(std::move(rt));
+}
+
+Server::~Server() {
+  for (auto& w : workers_) {
+    w->io.stop();
+  }
+  join();
+}
+
+void Server::start() {
+  auto rt = shared_.runtime.load();
+  const auto& sc = rt->config.server;
+  unsigned n = sc.threads != 0 ? sc.threads : std::max(1u, std::thread::hardware_concurrency());
+  for (unsigned i = 0; i < n; ++i) {
+    auto w = std::make_unique<Worker>(shared_);
+    w->acceptor.emplace(net::make_listener(w->io.get_executor(), sc.address, sc.port));
+    workers_.push_back(std::move(w));
+  }
+  for (auto& w : workers_) {
+    asio::co_spawn(w->io, accept_loop(*w), asio::detached);
+    threads_.emplace_back([&io = w->io] {
+      auto guard = asio::make_work_guard(io);
+      io.run();
+    });
+  }
+  log::get("server")->info("listening on {}:{} with {} worker thread(s)", sc.address, sc.port, n);
+}
+
+void Server::swap_runtime(std::shared_ptr<const Runtime> rt) {
+  shared_.runtime.store(std::move(rt));
+}
+
+void Server::drain(std::chrono::seconds timeout) {
+  shared_.draining.store(true);
+  for (auto& w : workers_) {
+    asio::post(w->io, [&w = *w] {
+      boost::system::error_code ec;
+      if (w.acceptor) {
+        w.acceptor->close(ec);
+      }
+      for (auto* s : w.idle) {
+        s->socket().cancel(ec);  // the session sees the cancellation and closes
+      }
+    });
+  }
+  const auto until = SteadyClock::now() + timeout;
+  for (;;) {
+    std::size_t open = 0;
+    for (auto& w : workers_) {
+      open += w->sessions.load();
+    }
+    if (open == 0) {
+      break;
+    }
+    if (SteadyClock::now() >= until) {
+      log::get("server")->warn("shutdown timeout: closing {} connection(s) still open", open);
+      break;
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  }
+  for (auto& w : workers_) {
+    w->io.stop();
+  }
+}
+
+void Server::join() {
+  for (auto& t : threads_) {
+    if (t.joinable()) {
+      t.join();
+    }
+  }
+  threads_.clear();
+}
+
+}  // namespace yg::proxy

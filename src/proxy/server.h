@@ -1,0 +1,41 @@
+#pragma once
+// The server: N workers, each a thread running its own io_context with its own SO_REUSEPORT
+// listener (DESIGN.md section 2), plus the runtime snapshot they share.
+//
+// Lifecycle (main thread): start() -> [swap_runtime()]* -> drain() -> join().
+
+#include <chrono>
+#include <memory>
+#include <thread>
+#include <vector>
+
+#include "proxy/runtime.h"
+#include "proxy/worker.h"
+
+namespace yg::proxy {
+
+class Server {
+ public:
+  explicit Server(std::shared_ptr<const Runtime> rt);
+  ~Server();
+  Server(const Server&) = delete;
+  Server& operator=(const Server&) = delete;
+
+  // Binds every worker's listener (throws std::runtime_error naming the address) and starts the
+  // worker threads.
+  void start();
+  // Publishes a new snapshot; requests in flight keep the one they started with.
+  void swap_runtime(std::shared_ptr<const Runtime> rt);
+  std::shared_ptr<const Runtime> runtime() const { return shared_.runtime.load(); }
+  // Graceful shutdown (OPS-5): /ready turns 503, listeners close, idle keep-alive connections
+  // close, in-flight requests finish within `timeout`, then the workers stop.
+  void drain(std::chrono::seconds timeout);
+  void join();
+
+ private:
+  Shared shared_;
+  std::vector<std::unique_ptr<Worker>> workers_;
+  std::vector<std::thread> threads_;
+};
+
+}  // namespace yg::proxy

@@ -1,0 +1,354 @@
+#include "proxy/session.h"
+
+#include <boost/asio/as_tuple.hpp>
+#include <boost/asio/use_awaitable.hpp>
+#include <boost/beast/core/flat_buffer.hpp>
+#include <boost/beast/http/empty_body.hpp>
+#include <boost/beast/http/string_body.hpp>
+#include <boost/beast/http/write.hpp>
+#include <boost/json/serialize.hpp>
+#include <boost/json/value.hpp>
+
+#include "core/log.h"
+#include "obs/request_id.h"
+#include "proxy/error_response.h"
+#include "proxy/http_util.h"
+#include "proxy/upstream.h"
+#include "router/path.h"
+
+#ifndef YG_VERSION
+#define YG_VERSION "0.0.0"
+#endif
+
+namespace yg::proxy {
+namespace asio = boost::asio;
+namespace beast = boost::beast;
+namespace http = beast::http;
+using tcp = asio::ip::tcp;
+
+namespace {
+constexpr auto use_tuple = asio::as_tuple(asio::use_awaitable);
+constexpr std::size_t kReadChunk = 16 * 1024;
+constexpr auto kSendTimeout = std::chrono::seconds(60);
+
+std::string_view header_value(const net::RequestHead& h, http::field f) {
+  auto it = h.fields.find(f);
+  return it == h.fields.end() ? std::string_view{} : std::string_view(it->value());
+}
+
+template <class Response>
+asio::awaitable<bool> write_response(beast::tcp_stream& stream, Response& res) {
+  stream.expires_after(kSendTimeout);
+  auto [ec, n] = co_await http::async_write(stream, res, use_tuple);
+  co_return !ec;
+}
+
+asio::awaitable<bool> write_error(beast::tcp_stream& stream, Exchange& ex, const Error& e,
+                                  unsigned version, bool keep_alive) {
+  auto res = make_error_response(e, ex.request_id, version, keep_alive, ex.head_only);
+  ex.status = res.result_int();
+  ex.bytes_sent = res.body().size();
+  co_return co_await write_response(stream, res) && keep_alive;
+}
+
+// Watches one request for max_concurrent_requests (FEATURES.md OPS-3): the count covers whole
+// requests, streams included.
+class InflightGuard {
+ public:
+  explicit InflightGuard(std::atomic<uint64_t>& n) : n_(n) { n_.fetch_add(1); }
+  ~InflightGuard() { n_.fetch_sub(1); }
+  InflightGuard(const InflightGuard&) = delete;
+  InflightGuard& operator=(const InflightGuard&) = delete;
+
+ private:
+  std::atomic<uint64_t>& n_;
+};
+
+asio::awaitable<bool> serve_json(beast::tcp_stream& stream, Exchange& ex, http::status status,
+                                 const boost::json::object& body, bool keep_alive) {
+  http::response<http::string_body> res{status, ex.head->version};
+  set_common_headers(res, ex.request_id);
+  res.set(http::field::content_type, "application/json");
+  res.set(http::field::cache_control, "no-store");
+  res.body() = boost::json::serialize(body);
+  res.prepare_payload();
+  if (ex.head_only) {
+    const auto len = res.body().size();
+    res.body().clear();
+    res.content_length(len);
+  }
+  res.keep_alive(keep_alive);
+  ex.status = res.result_int();
+  co_return co_await write_response(stream, res) && keep_alive;
+}
+
+asio::awaitable<bool> serve_health(beast::tcp_stream& stream, Exchange& ex, Worker& w,
+                                   bool keep_alive) {
+  const auto up =
+      std::chrono::duration_cast<std::chrono::seconds>(SteadyClock::now() - w.shared.started);
+  boost::json::object o;
+  o["status"] = "ok";
+  o["version"] = YG_VERSION;
+  o["uptime_seconds"] = up.count();
+  co_return co_await serve_json(stream, ex, http::status::ok, o, keep_alive);
+}
+
+asio::awaitable<bool> serve_ready(beast::tcp_stream& stream, Exchange& ex, Worker& w,
+                                  bool keep_alive) {
+  const bool draining = w.shared.draining.load();
+  boost::json::object o;
+  o["status"] = draining ? "draining" : "ready";
+  boost::json::object buckets;
+  for (const auto& b : ex.runtime->buckets) {
+    buckets[b.cfg->name] = "ok";  // per-replica health arrives with issue #8 (OPS-1)
+  }
+  o["buckets"] = std::move(buckets);
+  co_return co_await serve_json(
+      stream, ex, draining ? http::status::service_unavailable : http::status::ok, o, keep_alive);
+}
+
+// CORS pre-flight (FEATURES.md HTTP-1): objects are readable cross-origin with GET/HEAD.
+asio::awaitable<bool> serve_options(beast::tcp_stream& stream, Exchange& ex, bool keep_alive) {
+  http::response<http::empty_body> res{http::status::no_content, ex.head->version};
+  set_common_headers(res, ex.request_id);
+  res.set(http::field::allow, "GET, HEAD, OPTIONS");
+  if (!header_value(*ex.head, http::field::origin).empty()) {
+    res.set(http::field::access_control_allow_origin, "*");
+    res.set(http::field::access_control_allow_methods, "GET, HEAD, OPTIONS");
+    auto req_headers = header_value(*ex.head, http::field::access_control_request_headers);
+    res.set(http::field::access_control_allow_headers,
+            req_headers.empty() ? std::string_view("Authorization, Range, If-Match, "
+                                                   "If-None-Match, If-Modified-Since, "
+                                                   "If-Unmodified-Since")
+                                : req_headers);
+    res.set(http::field::access_control_max_age, "86400");
+  }
+  res.keep_alive(keep_alive);
+  ex.status = res.result_int();
+  co_return co_await write_response(stream, res) && keep_alive;
+}
+
+// The request path for one parsed head (DESIGN.md section 1). Returns whether the connection
+// may serve another request.
+asio::awaitable<bool> handle(beast::tcp_stream& stream, Exchange& ex, Worker& w, bool keep_alive) {
+  const net::RequestHead& h = *ex.head;
+  const auto& cfg = ex.runtime->config;
+  auto [raw_path, raw_query] = router::split_target(h.target);
+
+  // Special endpoints come before routing; they answer any method that can read.
+  if (raw_path == "/health" || raw_path == "/ready") {
+    if (h.method != http::verb::get && h.method != http::verb::head) {
+      co_return co_await write_error(stream, ex, Error::of(errc::method_not_allowed), h.version,
+                                     keep_alive);
+    }
+    co_return raw_path == "/health" ? co_await serve_health(stream, ex, w, keep_alive)
+                                    : co_await serve_ready(stream, ex, w, keep_alive);
+  }
+
+  if (h.method != http::verb::get && h.method != http::verb::head &&
+      h.method != http::verb::options) {
+    // Writes never reach S3 (HTTP-1). The body, if any, is not read: close after answering.
+    co_return co_await write_error(
+        stream, ex, Error::of(errc::method_not_allowed, Source::Downstream), h.version, keep_alive);
+  }
+
+  auto path = router::decode_path(raw_path);
+  if (!path) {
+    co_return co_await write_error(stream, ex, path.error(), h.version, keep_alive);
+  }
+  auto query = router::decode_query(raw_query);
+  if (!query) {
+    co_return co_await write_error(stream, ex, query.error(), h.version, keep_alive);
+  }
+  if (cfg.server.security_limits.block_sql_injection) {
+    bool blocked = router::looks_like_sql_injection(*path);
+    for (const auto& [k, v] : *query) {
+      blocked =
+          blocked || router::looks_like_sql_injection(k) || router::looks_like_sql_injection(v);
+    }
+    if (blocked) {
+      log::get("security")->warn("request_id={} refused: SQL-injection pattern", ex.request_id);
+      co_return co_await write_error(
+          stream, ex, Error::of(errc::blocked_pattern, Source::Downstream), h.version, keep_alive);
+    }
+  }
+  auto match = ex.runtime->routes.match(*path);
+  if (!match) {
+    co_return co_await write_error(stream, ex, Error::of(errc::no_route, Source::Downstream),
+                                   h.version, keep_alive);
+  }
+  ex.bucket = &ex.runtime->buckets[match->bucket_index];
+  ex.key = std::move(match->key);
+  ex.query = std::move(*query);
+  if (ex.key.empty()) {
+    // "/prefix" or "/prefix/" alone: never an S3 listing (ROUTE-1).
+    co_return co_await write_error(stream, ex, Error::of(errc::empty_key, Source::Downstream),
+                                   h.version, keep_alive);
+  }
+  if (h.method == http::verb::options) {
+    co_return co_await serve_options(stream, ex, keep_alive);
+  }
+  co_return co_await proxy_to_s3(stream, ex, w, keep_alive);
+}
+
+// Reads bytes until `buf` holds a complete request head. Returns the head's length, 0 when the
+// connection should just close (peer gone, timeout, drain), or an error to answer.
+struct HeadRead {
+  std::size_t length = 0;
+  std::optional<Error> error;
+};
+
+asio::awaitable<HeadRead> read_head(beast::tcp_stream& stream, beast::flat_buffer& buf, Worker& w,
+                                    const config::ServerConfig& sc, bool first) {
+  const auto& lim = sc.security_limits;
+  for (;;) {
+    std::string_view data(static_cast<const char*>(buf.data().data()), buf.size());
+    auto end = net::find_head_end(data);
+    if (end.bare_lf) {
+      co_return HeadRead{0, Error::of(errc::bad_request, Source::Downstream)};
+    }
+    if (end.end != std::string_view::npos) {
+      co_return HeadRead{end.end, std::nullopt};
+    }
+    if (data.size() >= lim.max_header_size) {
+      // Without a complete request line, the URI is what overflowed.
+      const bool line_done = data.find("\r\n") != std::string_view::npos;
+      co_return HeadRead{0, Error::of(line_done ? errc::headers_too_large : errc::uri_too_long,
+                                      Source::Downstream)};
+    }
+    const bool idle = data.empty();
+    if (idle && w.shared.draining.load()) {
+      co_return HeadRead{};
+    }
+    stream.expires_after(std::chrono::seconds(idle && !first ? sc.keepalive_timeout_secs
+                                                             : sc.header_read_timeout_secs));
+    const std::size_t room =
+        std::min<std::size_t>(kReadChunk, lim.max_header_size + 1 - data.size());
+    if (idle) {
+      w.idle.insert(&stream);
+    }
+    auto [ec, n] = co_await stream.async_read_some(buf.prepare(room), use_tuple);
+    if (idle) {
+      w.idle.erase(&stream);
+    }
+    if (ec) {
+      co_return HeadRead{};  // closed, reset, timed out or cancelled by drain: nothing to answer
+    }
+    buf.commit(n);
+  }
+}
+
+}  // namespace
+
+std::string_view to_string(CacheStatus s) noexcept {
+  switch (s) {
+    case CacheStatus::Bypass:
+      return "BYPASS";
+    case CacheStatus::Miss:
+      return "MISS";
+    case CacheStatus::Hit:
+      return "HIT";
+    case CacheStatus::Stale:
+      return "STALE";
+    case CacheStatus::Revalidated:
+      return "REVALIDATED";
+  }
+  return "BYPASS";
+}
+
+asio::awaitable<void> run_session(tcp::socket socket, Worker& w) {
+  ++w.sessions;
+  struct SessionCount {
+    Worker& w;
+    ~SessionCount() { --w.sessions; }
+  } count{w};
+  boost::system::error_code ec;
+  socket.set_option(tcp::no_delay(true), ec);
+  const auto remote = socket.remote_endpoint(ec);
+  beast::tcp_stream stream(std::move(socket));
+  beast::flat_buffer buf;
+  bool first = true;
+  try {
+    for (;;) {
+      auto runtime = w.shared.runtime.load();
+      const auto& sc = runtime->config.server;
+      HeadRead hr = co_await read_head(stream, buf, w, sc, first);
+      first = false;
+      Exchange ex;
+      ex.runtime = runtime;
+      ex.client = remote;
+      ex.start = SteadyClock::now();
+      ex.deadline = ex.start + std::chrono::seconds(sc.request_timeout_secs);
+      if (hr.error) {
+        ex.request_id = obs::new_request_id();
+        net::RequestHead dummy;
+        ex.head = &dummy;
+        co_await write_error(stream, ex, *hr.error, 11, false);
+        break;
+      }
+      if (hr.length == 0) {
+        break;
+      }
+      auto head = net::parse_request_head(
+          std::string_view(static_cast<const char*>(buf.data().data()), hr.length),
+          net::HeadLimits{sc.security_limits.max_header_size, sc.security_limits.max_uri_length});
+      buf.consume(hr.length);
+      if (!head) {
+        ex.request_id = obs::new_request_id();
+        net::RequestHead dummy;
+        ex.head = &dummy;
+        co_await write_error(stream, ex, head.error(), 11, false);
+        break;
+      }
+      ex.head = &*head;
+      ex.head_only = head->method == http::verb::head;
+      {
+        auto it = head->fields.find("X-Request-ID");
+        ex.request_id =
+            obs::request_id_for(it == head->fields.end() ? std::string_view{} : it->value());
+      }
+      // A request body is never read (GET/HEAD carry none worth reading): answer, then close,
+      // so unread body bytes are never taken for the next request.
+      bool keep_alive = head->keep_alive && !head->has_body() && !w.shared.draining.load();
+      if (head->content_length && *head->content_length > sc.security_limits.max_body_size) {
+        co_await write_error(stream, ex, Error::of(errc::body_too_large, Source::Downstream),
+                             head->version, false);
+        break;
+      }
+      InflightGuard guard(w.shared.inflight);
+      if (w.shared.inflight.load() > sc.max_concurrent_requests) {
+        co_await write_error(stream, ex, Error::of(errc::overloaded, Source::Internal),
+                             head->version, keep_alive);
+        if (!keep_alive) {
+          break;
+        }
+        continue;
+      }
+      bool again = co_await handle(stream, ex, w, keep_alive);
+      if (!again) {
+        break;
+      }
+    }
+  } catch (const std::exception& e) {
+    // Firewall: a bug must not take the worker down (STYLE.md section 4).
+    log::get("server")->error("session aborted by exception: {}", e.what());
+  }
+  // Lingering close (as nginx does): after our last response, drain what the client still
+  // sends for a short while, so an unread request body does not turn our close into a reset
+  // that destroys the response before the client reads it.
+  stream.socket().shutdown(tcp::socket::shutdown_send, ec);
+  if (!w.shared.draining.load() && stream.socket().is_open()) {
+    stream.expires_after(std::chrono::seconds(2));
+    std::size_t drained = 0;
+    while (drained < 1024 * 1024) {
+      auto [rec, n] = co_await stream.async_read_some(buf.prepare(kReadChunk), use_tuple);
+      if (rec) {
+        break;
+      }
+      drained += n;
+    }
+  }
+  stream.close();
+}
+
+}  // namespace yg::proxy

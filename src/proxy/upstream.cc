@@ -1,0 +1,357 @@
+#include "proxy/upstream.h"
+
+#include <boost/asio/as_tuple.hpp>
+#include <boost/asio/use_awaitable.hpp>
+#include <boost/beast/http/buffer_body.hpp>
+#include <boost/beast/http/empty_body.hpp>
+#include <boost/beast/http/error.hpp>
+#include <boost/beast/http/parser.hpp>
+#include <boost/beast/http/read.hpp>
+#include <boost/beast/http/serializer.hpp>
+#include <boost/beast/http/write.hpp>
+#include <charconv>
+#include <memory>
+
+#include "core/log.h"
+#include "proxy/error_response.h"
+#include "proxy/http_util.h"
+#include "proxy/range.h"
+#include "s3/errors.h"
+
+#ifndef YG_VERSION
+#define YG_VERSION "0.0.0"
+#endif
+
+namespace yg::proxy {
+namespace asio = boost::asio;
+namespace beast = boost::beast;
+namespace http = beast::http;
+
+namespace {
+constexpr auto use_tuple = asio::as_tuple(asio::use_awaitable);
+constexpr std::size_t kRelayChunk = 256 * 1024;   // per streaming request; bounds memory
+constexpr std::size_t kMaxErrorBody = 64 * 1024;  // S3 error XML we are willing to read
+constexpr auto kClientSendTimeout = std::chrono::seconds(60);
+
+SteadyClock::duration bounded(SteadyClock::duration op, SteadyClock::time_point deadline) {
+  const auto left = deadline - SteadyClock::now();
+  return std::max<SteadyClock::duration>(std::min(op, left), SteadyClock::duration::zero());
+}
+
+// The outcome of one attempt on one upstream connection.
+enum class Attempt { Done, StaleRetry };
+
+struct Context {
+  beast::tcp_stream& client;
+  Exchange& ex;
+  Worker& w;
+  const UpstreamReplica& replica;
+  bool keep_alive;
+  bool client_reusable = false;
+};
+
+asio::awaitable<bool> send_error(Context& c, const Error& e) {
+  auto res =
+      make_error_response(e, c.ex.request_id, c.ex.head->version, c.keep_alive, c.ex.head_only);
+  c.ex.status = res.result_int();
+  c.client.expires_after(kClientSendTimeout);
+  auto [ec, n] = co_await http::async_write(c.client, res, use_tuple);
+  co_return !ec && c.keep_alive;
+}
+
+std::optional<uint64_t> parse_u64(std::string_view s) {
+  uint64_t v = 0;
+  auto [p, ec] = std::from_chars(s.data(), s.data() + s.size(), v);
+  if (ec != std::errc{} || p != s.data() + s.size()) {
+    return std::nullopt;
+  }
+  return v;
+}
+
+// Object size for a 416: S3's Content-Range ("bytes */N") if sent, else <ActualObjectSize> from
+// the error XML.
+std::optional<uint64_t> unsatisfied_size(const http::fields& h, std::string_view body) {
+  if (auto it = h.find(http::field::content_range); it != h.end()) {
+    std::string_view v = it->value();
+    if (auto slash = v.rfind('/'); slash != std::string_view::npos) {
+      return parse_u64(v.substr(slash + 1));
+    }
+  }
+  constexpr std::string_view kOpen = "<ActualObjectSize>";
+  if (auto b = body.find(kOpen); b != std::string_view::npos) {
+    auto e = body.find('<', b + kOpen.size());
+    if (e != std::string_view::npos) {
+      return parse_u64(body.substr(b + kOpen.size(), e - b - kOpen.size()));
+    }
+  }
+  return std::nullopt;
+}
+
+template <class Stream>
+asio::awaitable<Attempt> exchange_on(Stream& up, net::ConnectionPtr& conn_ptr,
+                                     http::request<http::empty_body>& req, Context& c) {
+  // `up` lives inside *conn_ptr. Once the connection is given back to the pool (moved out of
+  // conn_ptr) neither is touched again.
+  net::UpstreamConnection& conn = *conn_ptr;
+  auto& lowest = conn.lowest();
+  const auto timeout = c.replica.timeout;
+  auto log = log::get("upstream");
+
+  lowest.expires_after(bounded(timeout, c.ex.deadline));
+  auto [wec, wn] = co_await http::async_write(up, req, use_tuple);
+  if (wec) {
+    conn.close();
+    if (conn.reused && wec != beast::error::timeout) {
+      co_return Attempt::StaleRetry;
+    }
+    c.client_reusable =
+        co_await send_error(c, Error::of(wec == beast::error::timeout ? errc::upstream_timeout
+                                                                      : errc::upstream_unreachable,
+                                         Source::Upstream, true));
+    co_return Attempt::Done;
+  }
+
+  http::response_parser<http::buffer_body> parser;
+  parser.body_limit(boost::none);
+  if (c.ex.head_only) {
+    parser.skip(true);
+  }
+  // First byte: the S3 timeout, bounded by what is left of server.request_timeout.
+  lowest.expires_after(bounded(timeout, c.ex.deadline));
+  auto [hec, hn] = co_await http::async_read_header(up, conn.buffer, parser, use_tuple);
+  if (hec) {
+    conn.close();
+    if (conn.reused && hn == 0 &&
+        (hec == http::error::end_of_stream || hec == asio::error::connection_reset ||
+         hec == asio::error::eof)) {
+      co_return Attempt::StaleRetry;  // the pooled connection died while idle
+    }
+    const bool timed_out = hec == beast::error::timeout;
+    log->warn("request_id={} bucket={} replica={} S3 {}: {}", c.ex.request_id,
+              c.ex.bucket->cfg->name, c.replica.cfg->name, timed_out ? "timed out" : "failed",
+              hec.message());
+    Error e = Error::of(timed_out ? errc::upstream_timeout : errc::upstream_unreachable,
+                        Source::Upstream, true);
+    if (timed_out && SteadyClock::now() >= c.ex.deadline) {
+      e = Error::of(errc::request_timeout, Source::Internal);
+    }
+    c.client_reusable = co_await send_error(c, e);
+    co_return Attempt::Done;
+  }
+
+  auto& ures = parser.get();
+  const unsigned status = ures.result_int();
+  c.ex.upstream = c.replica.cfg->name;
+  const bool success = status == 200 || status == 206 || status == 304;
+
+  if (!success) {
+    // Read S3's error body (bounded) to learn its code, then answer with our own error.
+    std::string body;
+    std::unique_ptr<char[]> chunk(new char[kMaxErrorBody]);
+    bool body_ok = true;
+    while (!parser.is_done() && body.size() < kMaxErrorBody) {
+      ures.body().data = chunk.get();
+      ures.body().size = kMaxErrorBody - body.size();
+      lowest.expires_after(bounded(timeout, c.ex.deadline));
+      auto [rec, rn] = co_await http::async_read(up, conn.buffer, parser, use_tuple);
+      if (rec && rec != http::error::need_buffer) {
+        body_ok = false;
+        break;
+      }
+      body.append(chunk.get(), kMaxErrorBody - body.size() - ures.body().size);
+    }
+    if (body_ok && parser.is_done() && parser.keep_alive()) {
+      c.w.pool.give_back(c.replica.target, std::move(conn_ptr), c.ex.bucket->pool_size);
+    } else {
+      conn.close();
+    }
+    auto s3err = s3::parse_error_xml(body);
+    Error e = s3::map_s3_error(status, s3err ? std::string_view(s3err->code) : std::string_view{});
+    if (e.is(errc::upstream_auth)) {
+      // Loud: the operator must fix credentials or clock; the client cannot.
+      log->error("request_id={} bucket={} replica={} S3 refused the proxy's credentials: {} {}",
+                 c.ex.request_id, c.ex.bucket->cfg->name, c.replica.cfg->name, status,
+                 s3err ? s3err->code : std::string("(no error body)"));
+    } else if (!e.is(errc::not_found) && !e.is(errc::range_not_satisfiable) &&
+               !e.is(errc::precondition_failed)) {
+      log->warn("request_id={} bucket={} replica={} S3 answered {} {}", c.ex.request_id,
+                c.ex.bucket->cfg->name, c.replica.cfg->name, status,
+                s3err ? s3err->code : std::string());
+    }
+    if (e.is(errc::range_not_satisfiable)) {
+      auto res =
+          make_error_response(e, c.ex.request_id, c.ex.head->version, c.keep_alive, c.ex.head_only);
+      if (auto size = unsatisfied_size(ures.base(), body)) {
+        res.set(http::field::content_range, "bytes */" + std::to_string(*size));
+      }
+      c.ex.status = res.result_int();
+      c.client.expires_after(kClientSendTimeout);
+      auto [ec, n] = co_await http::async_write(c.client, res, use_tuple);
+      c.client_reusable = !ec && c.keep_alive;
+      co_return Attempt::Done;
+    }
+    c.client_reusable = co_await send_error(c, e);
+    co_return Attempt::Done;
+  }
+
+  // Success: relay the head, then stream the body with backpressure.
+  const unsigned version = c.ex.head->version;
+  http::response<http::buffer_body> res{static_cast<http::status>(status), version};
+  set_common_headers(res, c.ex.request_id);
+  copy_response_headers(ures.base(), res.base());
+  res.set("X-Cache", to_string(c.ex.cache_status));
+  bool keep_alive = c.keep_alive;
+  const auto length = parser.content_length();
+  const bool bodyless = c.ex.head_only || status == 304;
+  if (bodyless) {
+    if (c.ex.head_only && length) {
+      res.content_length(*length);  // HEAD: the length a GET would have
+    }
+  } else if (length) {
+    res.content_length(*length);
+  } else if (version == 11) {
+    res.chunked(true);
+  } else {
+    keep_alive = false;  // HTTP/1.0 without a length: the close delimits the body
+  }
+  res.keep_alive(keep_alive);
+  c.ex.status = status;
+
+  if (bodyless) {
+    // Serialize the head only (a HEAD's Content-Length is not a promise of body bytes).
+    res.body().data = nullptr;
+    res.body().size = 0;
+    res.body().more = false;
+    http::serializer<false, http::buffer_body> sr{res};
+    c.client.expires_after(kClientSendTimeout);
+    auto [ec, n] = co_await http::async_write_header(c.client, sr, use_tuple);
+    if (parser.is_done() && parser.keep_alive()) {
+      c.w.pool.give_back(c.replica.target, std::move(conn_ptr), c.ex.bucket->pool_size);
+    } else {
+      conn.close();
+    }
+    c.client_reusable = !ec && keep_alive;
+    co_return Attempt::Done;
+  }
+
+  res.body().data = nullptr;
+  res.body().more = true;
+  http::serializer<false, http::buffer_body> sr{res};
+  c.client.expires_after(kClientSendTimeout);
+  auto [hwec, hwn] = co_await http::async_write_header(c.client, sr, use_tuple);
+  if (hwec) {
+    conn.close();
+    c.client_reusable = false;
+    co_return Attempt::Done;
+  }
+  std::unique_ptr<char[]> chunk(new char[kRelayChunk]);
+  bool upstream_ok = true;
+  bool client_ok = true;
+  while (!sr.is_done()) {
+    if (!parser.is_done()) {
+      ures.body().data = chunk.get();
+      ures.body().size = kRelayChunk;
+      lowest.expires_after(timeout);  // idle read timeout while streaming
+      auto [rec, rn] = co_await http::async_read(up, conn.buffer, parser, use_tuple);
+      if (rec && rec != http::error::need_buffer) {
+        log->warn("request_id={} bucket={} replica={} S3 body failed after {} bytes: {}",
+                  c.ex.request_id, c.ex.bucket->cfg->name, c.replica.cfg->name, c.ex.bytes_sent,
+                  rec.message());
+        upstream_ok = false;
+        break;
+      }
+      res.body().data = chunk.get();
+      res.body().size = kRelayChunk - ures.body().size;
+      res.body().more = !parser.is_done();
+    } else {
+      res.body().data = nullptr;
+      res.body().size = 0;
+      res.body().more = false;
+    }
+    const auto sending = res.body().size;
+    c.client.expires_after(kClientSendTimeout);
+    auto [wec2, wn2] = co_await http::async_write(c.client, sr, use_tuple);
+    if (wec2 && wec2 != http::error::need_buffer) {
+      client_ok = false;  // the client went away: stop reading S3 (S3-3)
+      break;
+    }
+    c.ex.bytes_sent += sending;
+  }
+  if (upstream_ok && client_ok && parser.is_done() && parser.keep_alive()) {
+    c.w.pool.give_back(c.replica.target, std::move(conn_ptr), c.ex.bucket->pool_size);
+  } else {
+    conn.close();
+  }
+  if (!upstream_ok) {
+    // Never let a truncated body pass for a complete one: cut the client connection.
+    c.client.socket().close();
+  }
+  c.client_reusable = upstream_ok && client_ok && keep_alive;
+  co_return Attempt::Done;
+}
+
+}  // namespace
+
+asio::awaitable<bool> proxy_to_s3(beast::tcp_stream& client, Exchange& ex, Worker& w,
+                                  bool keep_alive) {
+  const auto& replica = ex.bucket->replicas.front();
+  Context c{client, ex, w, replica, keep_alive};
+  const auto& h = *ex.head;
+
+  const auto query = s3::forwardable_query(ex.query);
+  const auto signed_req =
+      s3::build_object_request(ex.head_only ? "HEAD" : "GET", replica.endpoint, replica.cfg->bucket,
+                               ex.key, query, *replica.signer, SysClock::now());
+  http::request<http::empty_body> req{ex.head_only ? http::verb::head : http::verb::get,
+                                      signed_req.target, 11};
+  for (const auto& [name, value] : signed_req.headers) {
+    req.set(name, value);
+  }
+  for (const auto& f : h.fields) {
+    if (is_forwarded_request_header(f.name())) {
+      req.insert(f.name(), f.value());
+    }
+  }
+  // HTTP-8: a valid single range goes to S3; invalid syntax is ignored (full 200, RFC 9110
+  // 14.2); multiple ranges are also answered with the full object (S3 serves one range only).
+  if (auto it = h.fields.find(http::field::range); it != h.fields.end()) {
+    auto specs = parse_range(it->value());
+    if (specs && specs->size() == 1) {
+      req.set(http::field::range, it->value());
+    }
+  }
+  req.set(http::field::user_agent, "yatagarasu/" YG_VERSION);
+  req.keep_alive(true);
+
+  for (int attempt = 0; attempt < 2; ++attempt) {
+    net::ConnectionPtr conn = attempt == 0 ? w.pool.take(replica.target) : nullptr;
+    if (!conn) {
+      auto r = co_await w.pool.connect(replica.target, bounded(replica.timeout, ex.deadline));
+      if (!r) {
+        log::get("upstream")
+            ->warn("request_id={} bucket={} replica={} connect failed: {}", ex.request_id,
+                   ex.bucket->cfg->name, replica.cfg->name, r.error().message());
+        Error e = r.error();
+        if (e.is(errc::upstream_timeout) && SteadyClock::now() >= ex.deadline) {
+          e = Error::of(errc::request_timeout, Source::Internal);
+        }
+        co_return co_await send_error(c, e);
+      }
+      conn = std::move(*r);
+    }
+    // exchange_on either gives the connection back to the pool or leaves it (closed) here.
+    Attempt a;
+    if (auto* p = std::get_if<net::PlainStream>(&conn->stream)) {
+      a = co_await exchange_on(*p, conn, req, c);
+    } else {
+      a = co_await exchange_on(std::get<net::TlsStream>(conn->stream), conn, req, c);
+    }
+    if (a == Attempt::StaleRetry) {
+      continue;
+    }
+    co_return c.client_reusable;
+  }
+  co_return co_await send_error(c, Error::of(errc::upstream_unreachable, Source::Upstream, true));
+}
+
+}  // namespace yg::proxy

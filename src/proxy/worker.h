@@ -1,0 +1,43 @@
+#pragma once
+// Process-wide shared state and the per-worker state (DESIGN.md section 2).
+//
+// Shared: read-mostly, atomics only. Worker: owned by one thread running its io_context;
+// everything in it is touched only on that thread (posts from other threads go through
+// boost::asio::post to `io`).
+
+#include <atomic>
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/ip/tcp.hpp>
+#include <boost/beast/core/tcp_stream.hpp>
+#include <memory>
+#include <optional>
+#include <unordered_set>
+
+#include "core/clock.h"
+#include "net/client/upstream_pool.h"
+#include "proxy/runtime.h"
+
+namespace yg::proxy {
+
+struct Shared {
+  std::atomic<std::shared_ptr<const Runtime>> runtime;
+  std::atomic<bool> draining{false};
+  std::atomic<uint64_t> inflight{0};  // requests being handled, streams included
+  SteadyClock::time_point started = SteadyClock::now();
+};
+
+struct Worker {
+  explicit Worker(Shared& s) : shared(s), pool(io.get_executor()) {}
+  Worker(const Worker&) = delete;
+  Worker& operator=(const Worker&) = delete;
+
+  Shared& shared;
+  boost::asio::io_context io{1};
+  net::UpstreamPool pool;
+  std::optional<boost::asio::ip::tcp::acceptor> acceptor;
+  std::atomic<std::size_t> sessions{0};  // open client connections (read by the drain)
+  // Sessions waiting for the next request on a keep-alive connection; closed on drain.
+  std::unordered_set<boost::beast::tcp_stream*> idle;
+};
+
+}  // namespace yg::proxy
