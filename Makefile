@@ -53,7 +53,7 @@ integration-asan: build-asan
 
 $(FUZZ_BUILD)/build.ninja:
 	CXX=clang++ cmake -S . -B $(FUZZ_BUILD) -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo \
-	  -DYG_FUZZ=ON -DYG_BUILD_TESTS=ON -DYG_BUILD_BENCH=OFF
+	  -DYG_FUZZ=ON -DYG_BUILD_TESTS=OFF -DYG_BUILD_BENCH=OFF
 
 fuzz-build: deps $(FUZZ_BUILD)/build.ninja
 	cmake --build $(FUZZ_BUILD) -j$(JOBS) --target fuzz_path fuzz_range fuzz_config fuzz_request_head

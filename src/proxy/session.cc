@@ -304,8 +304,8 @@ asio::awaitable<void> run_session(tcp::socket socket, Worker& w) {
       ex.head_only = head->method == http::verb::head;
       {
         auto it = head->fields.find("X-Request-ID");
-        ex.request_id =
-            obs::request_id_for(it == head->fields.end() ? std::string_view{} : it->value());
+        ex.request_id = obs::request_id_for(
+            it == head->fields.end() ? std::string_view{} : std::string_view(it->value()));
       }
       // A request body is never read (GET/HEAD carry none worth reading): answer, then close,
       // so unread body bytes are never taken for the next request.
