@@ -94,5 +94,3 @@ void BM_ParseRange(benchmark::State& state) {
 BENCHMARK(BM_ParseRange)->Arg(1)->Arg(2)->Arg(5)->Arg(10)->Arg(20);
 
 }  // namespace
-
-BENCHMARK_MAIN();

@@ -306,8 +306,8 @@ struct RequestLoggingConfig {
   std::vector<std::string> include_paths;
   std::vector<std::string> exclude_paths;
   std::vector<uint16_t> status_codes;
-  std::vector<std::string> redact_headers = {"authorization", "x-api-key", "cookie",
-                                             "set-cookie", "x-amz-security-token"};
+  std::vector<std::string> redact_headers = {"authorization", "x-api-key", "cookie", "set-cookie",
+                                             "x-amz-security-token"};
   bool log_request_body = false;
   bool log_response_body = false;
   uint64_t max_body_size = 1024;
@@ -345,25 +345,38 @@ struct Config {
 // Spelling of enum values as they appear in YAML.
 constexpr std::string_view to_string(TokenSourceType t) {
   switch (t) {
-    case TokenSourceType::Bearer: return "bearer";
-    case TokenSourceType::Header: return "header";
-    case TokenSourceType::Query: return "query";
+    case TokenSourceType::Bearer:
+      return "bearer";
+    case TokenSourceType::Header:
+      return "header";
+    case TokenSourceType::Query:
+      return "query";
   }
   return "?";
 }
 
 constexpr std::string_view to_string(ClaimOperator op) {
   switch (op) {
-    case ClaimOperator::Equals: return "equals";
-    case ClaimOperator::NotEquals: return "not_equals";
-    case ClaimOperator::In: return "in";
-    case ClaimOperator::Contains: return "contains";
-    case ClaimOperator::Gt: return "gt";
-    case ClaimOperator::Gte: return "gte";
-    case ClaimOperator::Lt: return "lt";
-    case ClaimOperator::Lte: return "lte";
-    case ClaimOperator::Regex: return "regex";
-    case ClaimOperator::Exists: return "exists";
+    case ClaimOperator::Equals:
+      return "equals";
+    case ClaimOperator::NotEquals:
+      return "not_equals";
+    case ClaimOperator::In:
+      return "in";
+    case ClaimOperator::Contains:
+      return "contains";
+    case ClaimOperator::Gt:
+      return "gt";
+    case ClaimOperator::Gte:
+      return "gte";
+    case ClaimOperator::Lt:
+      return "lt";
+    case ClaimOperator::Lte:
+      return "lte";
+    case ClaimOperator::Regex:
+      return "regex";
+    case ClaimOperator::Exists:
+      return "exists";
   }
   return "?";
 }

@@ -25,10 +25,11 @@ std::shared_ptr<const Runtime> build_runtime(config::Config cfg) {
     for (const auto& r : b.s3.replicas) {
       UpstreamReplica ur;
       ur.cfg = &r;
-      auto ep = s3::resolve_endpoint(r);
+      std::string reason;
+      auto ep = s3::resolve_endpoint(r, &reason);
       if (!ep) {
         throw std::runtime_error("bucket '" + b.name + "': invalid S3 endpoint '" + r.endpoint +
-                                 "'");
+                                 "': " + reason);
       }
       ur.endpoint = *ep;
       ur.signer = std::make_unique<s3::SigV4Signer>(

@@ -2,6 +2,7 @@
 
 #include <boost/asio/as_tuple.hpp>
 #include <boost/asio/use_awaitable.hpp>
+#include <boost/asio/write.hpp>
 #include <boost/beast/http/buffer_body.hpp>
 #include <boost/beast/http/empty_body.hpp>
 #include <boost/beast/http/error.hpp>
@@ -13,6 +14,7 @@
 #include <memory>
 
 #include "core/log.h"
+#include "proxy/conditional.h"
 #include "proxy/error_response.h"
 #include "proxy/http_util.h"
 #include "proxy/range.h"
@@ -194,6 +196,48 @@ asio::awaitable<Attempt> exchange_on(Stream& up, net::ConnectionPtr& conn_ptr,
     co_return Attempt::Done;
   }
 
+  // HTTP-7: evaluate the client's conditionals against S3's validators ourselves; S3-compatible
+  // servers differ on lists, weak tags and "*".
+  if (status == 200 || status == 206) {
+    std::optional<SysTime> last_modified;
+    if (auto it = ures.find(http::field::last_modified); it != ures.end()) {
+      last_modified = parse_http_date(std::string_view(it->value()));
+    }
+    auto etag_it = ures.find(http::field::etag);
+    const std::string_view etag =
+        etag_it == ures.end() ? std::string_view{} : std::string_view(etag_it->value());
+    const auto pre = evaluate_preconditions(c.ex.head->fields, etag, last_modified);
+    if (pre != Precondition::Proceed) {
+      // The body is not wanted; a GET's unread body makes the connection unusable.
+      if (parser.is_done() && parser.keep_alive()) {
+        c.w.pool.give_back(c.replica.target, std::move(conn_ptr), c.ex.bucket->pool_size);
+      } else {
+        conn.close();
+      }
+      if (pre == Precondition::Failed) {
+        c.client_reusable =
+            co_await send_error(c, Error::of(errc::precondition_failed, Source::Downstream));
+        co_return Attempt::Done;
+      }
+      // RFC 9110 15.4.5: a 304 carries the validators and caching headers a 200 would.
+      http::response<http::empty_body> nm{http::status::not_modified, c.ex.head->version};
+      set_common_headers(nm, c.ex.request_id);
+      for (auto f : {http::field::etag, http::field::last_modified, http::field::cache_control,
+                     http::field::expires, http::field::vary}) {
+        if (auto it = ures.find(f); it != ures.end()) {
+          nm.set(f, it->value());
+        }
+      }
+      nm.set("X-Cache", to_string(c.ex.cache_status));
+      nm.keep_alive(c.keep_alive);
+      c.ex.status = 304;
+      c.client.expires_after(kClientSendTimeout);
+      auto [ec, n] = co_await http::async_write(c.client, nm, use_tuple);
+      c.client_reusable = !ec && c.keep_alive;
+      co_return Attempt::Done;
+    }
+  }
+
   // Success: relay the head, then stream the body with backpressure.
   const unsigned version = c.ex.head->version;
   http::response<http::buffer_body> res{static_cast<http::status>(status), version};
@@ -245,6 +289,58 @@ asio::awaitable<Attempt> exchange_on(Stream& up, net::ConnectionPtr& conn_ptr,
     co_return Attempt::Done;
   }
   std::unique_ptr<char[]> chunk(new char[kRelayChunk]);
+
+  if (length && !parser.chunked()) {
+    // Fast path (S3 always sends Content-Length for objects): past the head the body is raw
+    // bytes on both sides, so they go socket -> one buffer -> socket without the parser and
+    // serializer in between. Bytes the head read already pulled in go first.
+    uint64_t remaining = *length;
+    bool upstream_ok = true;
+    bool client_ok = true;
+    while (remaining > 0 && upstream_ok && client_ok) {
+      std::size_t n = 0;
+      if (conn.buffer.size() > 0) {
+        n = static_cast<std::size_t>(
+            std::min<uint64_t>({conn.buffer.size(), remaining, kRelayChunk}));
+        asio::buffer_copy(asio::buffer(chunk.get(), n), conn.buffer.data());
+        conn.buffer.consume(n);
+      } else {
+        lowest.expires_after(timeout);  // idle read timeout while streaming
+        auto [rec, rn] = co_await up.async_read_some(
+            asio::buffer(chunk.get(), std::min<uint64_t>(remaining, kRelayChunk)), use_tuple);
+        if (rec) {
+          log->warn("request_id={} bucket={} replica={} S3 body failed after {} of {} bytes: {}",
+                    c.ex.request_id, c.ex.bucket->cfg->name, c.replica.cfg->name,
+                    *length - remaining, *length, rec.message());
+          upstream_ok = false;
+          break;
+        }
+        n = rn;
+      }
+      remaining -= n;
+      c.client.expires_after(kClientSendTimeout);
+      auto [wec, wn] =
+          co_await asio::async_write(c.client, asio::buffer(chunk.get(), n), use_tuple);
+      if (wec) {
+        client_ok = false;  // the client went away: stop reading S3 (S3-3)
+        break;
+      }
+      c.ex.bytes_sent += wn;
+    }
+    if (upstream_ok && client_ok && parser.keep_alive() && conn.buffer.size() == 0) {
+      c.w.pool.give_back(c.replica.target, std::move(conn_ptr), c.ex.bucket->pool_size);
+    } else {
+      conn.close();
+    }
+    if (!upstream_ok) {
+      // Never let a truncated body pass for a complete one: cut the client connection.
+      c.client.socket().close();
+    }
+    c.client_reusable = upstream_ok && client_ok && keep_alive;
+    co_return Attempt::Done;
+  }
+
+  // General path (chunked or close-delimited upstream body): Beast's parser and serializer.
   bool upstream_ok = true;
   bool client_ok = true;
   while (!sr.is_done()) {
@@ -252,7 +348,9 @@ asio::awaitable<Attempt> exchange_on(Stream& up, net::ConnectionPtr& conn_ptr,
       ures.body().data = chunk.get();
       ures.body().size = kRelayChunk;
       lowest.expires_after(timeout);  // idle read timeout while streaming
-      auto [rec, rn] = co_await http::async_read(up, conn.buffer, parser, use_tuple);
+      // read_some: whatever arrived is passed on at once (a trickling S3 is not held back
+      // until the buffer fills, and the idle timeout measures silence, not buffer fill time).
+      auto [rec, rn] = co_await http::async_read_some(up, conn.buffer, parser, use_tuple);
       if (rec && rec != http::error::need_buffer) {
         log->warn("request_id={} bucket={} replica={} S3 body failed after {} bytes: {}",
                   c.ex.request_id, c.ex.bucket->cfg->name, c.replica.cfg->name, c.ex.bytes_sent,

@@ -44,8 +44,11 @@ std::shared_ptr<boost::asio::ssl::context> make_client_tls_context(const std::st
 
 class UpstreamConnection {
  public:
-  explicit UpstreamConnection(PlainStream s) : stream(std::move(s)) {}
-  explicit UpstreamConnection(TlsStream s) : stream(std::move(s)) {}
+  // Beast sizes each socket read by the buffer's spare capacity (read_size_hint), so a buffer
+  // left at the few hundred bytes of a response head would turn a body into ~500-byte reads.
+  static constexpr std::size_t kReadBuffer = 64 * 1024;
+  explicit UpstreamConnection(PlainStream s) : stream(std::move(s)) { buffer.reserve(kReadBuffer); }
+  explicit UpstreamConnection(TlsStream s) : stream(std::move(s)) { buffer.reserve(kReadBuffer); }
   std::variant<PlainStream, TlsStream> stream;
   boost::beast::flat_buffer
       buffer;  // bytes read past a response stay here (must be empty when pooled)

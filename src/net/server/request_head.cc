@@ -132,6 +132,9 @@ Result<RequestHead> parse_request_head(std::string_view raw, const HeadLimits& l
   parser.header_limit(
       static_cast<std::uint32_t>(std::min<uint64_t>(limits.max_header_size, UINT32_MAX)));
   parser.eager(false);
+  // The body is never read here; Content-Length is judged against max_body_size by the
+  // session (413), not by Beast's default 1 MiB body limit.
+  parser.body_limit(boost::none);
   boost::system::error_code ec;
   parser.put(boost::asio::buffer(raw.data(), raw.size()), ec);
   if (ec || !parser.is_header_done()) {
