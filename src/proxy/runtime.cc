@@ -44,7 +44,7 @@ std::shared_ptr<const Runtime> build_runtime(config::Config cfg) {
         }
         ur.target.tls_ctx = tls_ctx;
       }
-      ur.target.pool_key = net::make_pool_key(ur.target);
+      ur.target.pool_key = net::make_pool_key(ur.target, b.s3.ca_file);
       ur.timeout = std::chrono::seconds(r.timeout_secs);
       br.replicas.push_back(std::move(ur));
     }

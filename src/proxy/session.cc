@@ -145,6 +145,13 @@ asio::awaitable<bool> handle(beast::tcp_stream& stream, Exchange& ex, Worker& w,
                                     : co_await serve_ready(stream, ex, w, keep_alive);
   }
 
+  // Health probes are exempt: a busy proxy is still alive and ready.
+  InflightGuard guard(w.shared.inflight);
+  if (w.shared.inflight.load() > cfg.server.max_concurrent_requests) {
+    co_return co_await write_error(stream, ex, Error::of(errc::overloaded, Source::Internal),
+                                   h.version, keep_alive);
+  }
+
   if (h.method != http::verb::get && h.method != http::verb::head &&
       h.method != http::verb::options) {
     // Writes never reach S3 (HTTP-1). The body, if any, is not read: close after answering.
@@ -201,15 +208,20 @@ struct HeadRead {
 asio::awaitable<HeadRead> read_head(beast::tcp_stream& stream, beast::flat_buffer& buf, Worker& w,
                                     const config::ServerConfig& sc, bool first) {
   const auto& lim = sc.security_limits;
+  std::size_t scanned = 0;  // bytes already searched for the end of the head
+  // header_read_timeout bounds the whole head from its first byte, so a client trickling one
+  // byte at a time cannot hold a connection for longer than that.
+  std::optional<SteadyClock::time_point> head_deadline;
   for (;;) {
     std::string_view data(static_cast<const char*>(buf.data().data()), buf.size());
-    auto end = net::find_head_end(data);
+    auto end = net::find_head_end(data, scanned);
     if (end.bare_lf) {
       co_return HeadRead{0, Error::of(errc::bad_request, Source::Downstream)};
     }
     if (end.end != std::string_view::npos) {
       co_return HeadRead{end.end, std::nullopt};
     }
+    scanned = data.size();
     if (data.size() >= lim.max_header_size) {
       // Without a complete request line, the URI is what overflowed.
       const bool line_done = data.find("\r\n") != std::string_view::npos;
@@ -220,8 +232,15 @@ asio::awaitable<HeadRead> read_head(beast::tcp_stream& stream, beast::flat_buffe
     if (idle && w.shared.draining.load()) {
       co_return HeadRead{};
     }
-    stream.expires_after(std::chrono::seconds(idle && !first ? sc.keepalive_timeout_secs
-                                                             : sc.header_read_timeout_secs));
+    if (idle) {
+      stream.expires_after(
+          std::chrono::seconds(first ? sc.header_read_timeout_secs : sc.keepalive_timeout_secs));
+    } else {
+      if (!head_deadline) {
+        head_deadline = SteadyClock::now() + std::chrono::seconds(sc.header_read_timeout_secs);
+      }
+      stream.expires_at(*head_deadline);
+    }
     const std::size_t room =
         std::min<std::size_t>(kReadChunk, lim.max_header_size + 1 - data.size());
     if (idle) {
@@ -233,6 +252,9 @@ asio::awaitable<HeadRead> read_head(beast::tcp_stream& stream, beast::flat_buffe
     }
     if (ec) {
       co_return HeadRead{};  // closed, reset, timed out or cancelled by drain: nothing to answer
+    }
+    if (idle) {
+      head_deadline = SteadyClock::now() + std::chrono::seconds(sc.header_read_timeout_secs);
     }
     buf.commit(n);
   }
@@ -271,9 +293,13 @@ asio::awaitable<void> run_session(tcp::socket socket, Worker& w) {
   try {
     for (;;) {
       auto runtime = w.shared.runtime.load();
-      const auto& sc = runtime->config.server;
-      HeadRead hr = co_await read_head(stream, buf, w, sc, first);
+      const config::ServerConfig* scp = &runtime->config.server;
+      HeadRead hr = co_await read_head(stream, buf, w, *scp, first);
       first = false;
+      // The wait for this head may have spanned a reload: the request runs on the snapshot
+      // current when it arrived.
+      runtime = w.shared.runtime.load();
+      const auto& sc = runtime->config.server;
       Exchange ex;
       ex.runtime = runtime;
       ex.client = remote;
@@ -314,15 +340,6 @@ asio::awaitable<void> run_session(tcp::socket socket, Worker& w) {
         co_await write_error(stream, ex, Error::of(errc::body_too_large, Source::Downstream),
                              head->version, false);
         break;
-      }
-      InflightGuard guard(w.shared.inflight);
-      if (w.shared.inflight.load() > sc.max_concurrent_requests) {
-        co_await write_error(stream, ex, Error::of(errc::overloaded, Source::Internal),
-                             head->version, keep_alive);
-        if (!keep_alive) {
-          break;
-        }
-        continue;
       }
       bool again = co_await handle(stream, ex, w, keep_alive);
       if (!again) {

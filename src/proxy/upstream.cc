@@ -1,6 +1,7 @@
 #include "proxy/upstream.h"
 
 #include <boost/asio/as_tuple.hpp>
+#include <boost/asio/ssl/error.hpp>
 #include <boost/asio/use_awaitable.hpp>
 #include <boost/asio/write.hpp>
 #include <boost/beast/http/buffer_body.hpp>
@@ -97,7 +98,7 @@ asio::awaitable<Attempt> exchange_on(Stream& up, net::ConnectionPtr& conn_ptr,
   net::UpstreamConnection& conn = *conn_ptr;
   auto& lowest = conn.lowest();
   const auto timeout = c.replica.timeout;
-  auto log = log::get("upstream");
+  static const auto log = log::get("upstream");  // the registry lookup takes a global lock
 
   lowest.expires_after(bounded(timeout, c.ex.deadline));
   auto [wec, wn] = co_await http::async_write(up, req, use_tuple);
@@ -125,7 +126,7 @@ asio::awaitable<Attempt> exchange_on(Stream& up, net::ConnectionPtr& conn_ptr,
     conn.close();
     if (conn.reused && hn == 0 &&
         (hec == http::error::end_of_stream || hec == asio::error::connection_reset ||
-         hec == asio::error::eof)) {
+         hec == asio::error::eof || hec == asio::ssl::error::stream_truncated)) {
       co_return Attempt::StaleRetry;  // the pooled connection died while idle
     }
     const bool timed_out = hec == beast::error::timeout;
@@ -163,7 +164,7 @@ asio::awaitable<Attempt> exchange_on(Stream& up, net::ConnectionPtr& conn_ptr,
       body.append(chunk.get(), kMaxErrorBody - body.size() - ures.body().size);
     }
     if (body_ok && parser.is_done() && parser.keep_alive()) {
-      c.w.pool.give_back(c.replica.target, std::move(conn_ptr), c.ex.bucket->pool_size);
+      c.w.pool->give_back(c.replica.target, std::move(conn_ptr), c.ex.bucket->pool_size);
     } else {
       conn.close();
     }
@@ -210,7 +211,7 @@ asio::awaitable<Attempt> exchange_on(Stream& up, net::ConnectionPtr& conn_ptr,
     if (pre != Precondition::Proceed) {
       // The body is not wanted; a GET's unread body makes the connection unusable.
       if (parser.is_done() && parser.keep_alive()) {
-        c.w.pool.give_back(c.replica.target, std::move(conn_ptr), c.ex.bucket->pool_size);
+        c.w.pool->give_back(c.replica.target, std::move(conn_ptr), c.ex.bucket->pool_size);
       } else {
         conn.close();
       }
@@ -270,7 +271,7 @@ asio::awaitable<Attempt> exchange_on(Stream& up, net::ConnectionPtr& conn_ptr,
     c.client.expires_after(kClientSendTimeout);
     auto [ec, n] = co_await http::async_write_header(c.client, sr, use_tuple);
     if (parser.is_done() && parser.keep_alive()) {
-      c.w.pool.give_back(c.replica.target, std::move(conn_ptr), c.ex.bucket->pool_size);
+      c.w.pool->give_back(c.replica.target, std::move(conn_ptr), c.ex.bucket->pool_size);
     } else {
       conn.close();
     }
@@ -328,7 +329,7 @@ asio::awaitable<Attempt> exchange_on(Stream& up, net::ConnectionPtr& conn_ptr,
       c.ex.bytes_sent += wn;
     }
     if (upstream_ok && client_ok && parser.keep_alive() && conn.buffer.size() == 0) {
-      c.w.pool.give_back(c.replica.target, std::move(conn_ptr), c.ex.bucket->pool_size);
+      c.w.pool->give_back(c.replica.target, std::move(conn_ptr), c.ex.bucket->pool_size);
     } else {
       conn.close();
     }
@@ -358,8 +359,15 @@ asio::awaitable<Attempt> exchange_on(Stream& up, net::ConnectionPtr& conn_ptr,
         upstream_ok = false;
         break;
       }
-      res.body().data = chunk.get();
-      res.body().size = kRelayChunk - ures.body().size;
+      const std::size_t got = kRelayChunk - ures.body().size;
+      if (got == 0 && !parser.is_done()) {
+        // The parser stops after each chunk-size line without body bytes. An empty buffer with
+        // more=true would make the serializer write the last-chunk marker and end the body
+        // early, so there is nothing to write yet: read on.
+        continue;
+      }
+      res.body().data = got == 0 ? nullptr : chunk.get();
+      res.body().size = got;
       res.body().more = !parser.is_done();
     } else {
       res.body().data = nullptr;
@@ -376,7 +384,7 @@ asio::awaitable<Attempt> exchange_on(Stream& up, net::ConnectionPtr& conn_ptr,
     c.ex.bytes_sent += sending;
   }
   if (upstream_ok && client_ok && parser.is_done() && parser.keep_alive()) {
-    c.w.pool.give_back(c.replica.target, std::move(conn_ptr), c.ex.bucket->pool_size);
+    c.w.pool->give_back(c.replica.target, std::move(conn_ptr), c.ex.bucket->pool_size);
   } else {
     conn.close();
   }
@@ -422,9 +430,9 @@ asio::awaitable<bool> proxy_to_s3(beast::tcp_stream& client, Exchange& ex, Worke
   req.keep_alive(true);
 
   for (int attempt = 0; attempt < 2; ++attempt) {
-    net::ConnectionPtr conn = attempt == 0 ? w.pool.take(replica.target) : nullptr;
+    net::ConnectionPtr conn = attempt == 0 ? w.pool->take(replica.target) : nullptr;
     if (!conn) {
-      auto r = co_await w.pool.connect(replica.target, bounded(replica.timeout, ex.deadline));
+      auto r = co_await w.pool->connect(replica.target, bounded(replica.timeout, ex.deadline));
       if (!r) {
         log::get("upstream")
             ->warn("request_id={} bucket={} replica={} connect failed: {}", ex.request_id,

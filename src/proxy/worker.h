@@ -27,17 +27,19 @@ struct Shared {
 };
 
 struct Worker {
-  explicit Worker(Shared& s) : shared(s), pool(io.get_executor()) {}
+  explicit Worker(Shared& s) : shared(s) { pool.emplace(io.get_executor()); }
   Worker(const Worker&) = delete;
   Worker& operator=(const Worker&) = delete;
 
   Shared& shared;
-  boost::asio::io_context io{1};
-  net::UpstreamPool pool;
+  std::optional<net::UpstreamPool> pool;  // set in the constructor (needs io's executor)
   std::optional<boost::asio::ip::tcp::acceptor> acceptor;
   std::atomic<std::size_t> sessions{0};  // open client connections (read by the drain)
   // Sessions waiting for the next request on a keep-alive connection; closed on drain.
   std::unordered_set<boost::beast::tcp_stream*> idle;
+  // Declared last so it is destroyed first: suspended session frames die with it, and they
+  // still touch the members above.
+  boost::asio::io_context io{1};
 };
 
 }  // namespace yg::proxy

@@ -194,6 +194,10 @@ Error map_s3_error(unsigned http_status, std::string_view s3_code) {
       if (s3_code == "RequestTimeout") {
         return Error::of(errc::upstream_timeout, kUp, /*retryable=*/true);
       }
+      if (s3_code == "InvalidArgument") {
+        // e.g. a malformed ?versionId= from the client: the client can fix it.
+        return Error::of(errc::bad_request, kUp);
+      }
       break;
     case 412:
       return Error::of(errc::precondition_failed, kUp);

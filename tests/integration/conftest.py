@@ -6,7 +6,8 @@ Real servers, all on 127.0.0.1 with free ports and temp dirs, stopped by PID at 
   big_object   session: the 1 GiB object, uploaded to moto_auth on first use (slow tests)
   proxy        the standard proxy (session-wide process, checked alive around every test)
   proxy_factory  a proxy per test with its own inline YAML
-Fakes (tests/support/fault_server.py) only for stall / reset / 503 / trickle backends.
+Fakes (tests/support/fault_server.py) only for stall / reset / 503 / trickle / chunked
+backends.
 """
 
 from __future__ import annotations

@@ -157,3 +157,27 @@ def test_fault_trickle_is_slow_but_complete():
         c, r = _get(s)
         assert r.read() == b"t" * 1000
         assert time.monotonic() - t0 >= 0.4
+
+
+def test_fault_chunked_frames_every_piece_in_its_own_write():
+    body = bytes(range(256)) * 449 + b"tail"  # 114_948 bytes: the last chunk is shorter
+    with FaultServer(mode="chunked", body=body) as s:
+        c, r = _get(s)
+        assert r.status == 200 and r.getheader("content-length") is None
+        assert r.getheader("transfer-encoding") == "chunked"
+        assert r.read() == body
+        assert [len(x) for x in s.chunks()] == [1, 4093, 100 * 1024, 17, 8437]
+        assert s.connections[0].bytes_sent > len(body)  # sizes + CRLFs counted too
+        c.close()
+
+
+def test_fault_chunked_truncated_has_no_last_chunk():
+    body = b"q" * 110_000
+    with FaultServer(mode="chunked-truncated", body=body, truncate_after_chunks=3) as s:
+        c, r = _get(s)
+        assert r.status == 200
+        with pytest.raises(http.client.IncompleteRead) as e:
+            r.read()
+        assert e.value.partial == body[:1 + 4093 + 100 * 1024]
+        c.close()
+

@@ -1,7 +1,8 @@
 """A FAKE S3 backend that misbehaves on purpose (asyncio, runs in a background thread).
 
-Real S3 servers cannot stall, reset or trickle on demand, so only these cases use a fake
-(DESIGN.md §5); everything else in the integration suite talks to moto. It ignores
+Real S3 servers cannot stall, reset, trickle or answer a GET with a chunked (or a cut
+chunked) body on demand, so only these cases use a fake (DESIGN.md §5); everything else in the
+integration suite talks to moto. It ignores
 signatures, answers every GET/HEAD according to its `mode`, and records what it received
 (request line + headers) so tests can check what the proxy sent upstream.
 
@@ -12,6 +13,12 @@ Modes:
   reset                 reads the request, then closes with a TCP RST (SO_LINGER 0)
   503-always            503 SlowDown with an S3 XML error body
   trickle               200; body sent `trickle_bytes` at a time every `trickle_interval` s
+  chunked               200 with `Transfer-Encoding: chunked` and no Content-Length; `body` is
+                        cut into chunks of `chunk_sizes` (the last one takes the rest) and each
+                        chunk-size line, its data and its CRLF go out as SEPARATE TCP writes
+                        `chunk_interval` s apart (TCP_NODELAY), then the last-chunk `0\r\n\r\n`
+  chunked-truncated     like `chunked`, but after `truncate_after_chunks` chunks it closes the
+                        connection (FIN) without the last-chunk
 
 Standalone:  python3 tests/support/fault_server.py --mode stall-before-headers [--port N]
 """
@@ -27,7 +34,11 @@ import time
 from dataclasses import dataclass, field
 from typing import List, Optional, Tuple
 
-MODES = ("ok", "stall-before-headers", "stall-mid-body", "reset", "503-always", "trickle")
+MODES = ("ok", "stall-before-headers", "stall-mid-body", "reset", "503-always", "trickle",
+         "chunked", "chunked-truncated")
+
+# Five chunks of varying sizes, one of them 100 KiB (sum: 115_000 bytes).
+DEFAULT_CHUNK_SIZES = (1, 4093, 100 * 1024, 17, 8489)
 
 
 @dataclass
@@ -62,6 +73,9 @@ class FaultServer:
     content_type: str = "application/octet-stream"
     trickle_bytes: int = 64
     trickle_interval: float = 0.05
+    chunk_sizes: Tuple[int, ...] = DEFAULT_CHUNK_SIZES
+    chunk_interval: float = 0.02
+    truncate_after_chunks: int = 3
     host: str = "127.0.0.1"
     port: int = 0
     requests: List[RecordedRequest] = field(default_factory=list)
@@ -207,10 +221,12 @@ class FaultServer:
         if n and n.isdigit() and int(n) > 0:
             await reader.readexactly(int(n))
 
-    def _headers(self, status: str, length: int, ctype: str, extra: str = "") -> bytes:
+    def _headers(self, status: str, length: Optional[int], ctype: str, extra: str = "") -> bytes:
+        """`length` None: no Content-Length (the caller frames the body another way)."""
+        framing = "" if length is None else f"Content-Length: {length}\r\n"
         return (f"HTTP/1.1 {status}\r\n"
                 f"Content-Type: {ctype}\r\n"
-                f"Content-Length: {length}\r\n"
+                f"{framing}"
                 "ETag: \"fa4e0000000000000000000000000001\"\r\n"
                 "Last-Modified: Tue, 01 Jan 2030 00:00:00 GMT\r\n"
                 "Accept-Ranges: bytes\r\n"
@@ -218,6 +234,44 @@ class FaultServer:
                 "x-amz-meta-served-by: fault-server\r\n"
                 "Server: FaultServer (fake)\r\n"
                 f"{extra}\r\n").encode()
+
+    def chunks(self) -> List[bytes]:
+        """`body` cut by `chunk_sizes` (the last chunk takes whatever is left)."""
+        out, i = [], 0
+        for n in self.chunk_sizes:
+            if i >= len(self.body):
+                break
+            out.append(self.body[i:i + n])
+            i += n
+        if i < len(self.body):
+            if out:
+                out[-1] += self.body[i:]
+            else:
+                out.append(self.body)
+        return out
+
+    async def _send_chunked(self, writer, rec: ConnectionRecord, truncate: bool) -> bool:
+        sock = writer.get_extra_info("socket")
+        if sock is not None:
+            sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        chunks = self.chunks()
+        if truncate:
+            chunks = chunks[:self.truncate_after_chunks]
+        for data in chunks:
+            # Size line, data and CRLF each in its own write, with a pause between, so the
+            # proxy's parser sees every boundary split across reads.
+            for piece in (f"{len(data):x}\r\n".encode(), data, b"\r\n"):
+                await asyncio.sleep(self.chunk_interval)
+                writer.write(piece)
+                await writer.drain()
+                rec.bytes_sent += len(piece)
+        if truncate:
+            await asyncio.sleep(self.chunk_interval)
+            return False  # close (FIN) without the last-chunk
+        await asyncio.sleep(self.chunk_interval)
+        writer.write(b"0\r\n\r\n")
+        await writer.drain()
+        return True
 
     async def _wait_peer_close(self, reader, rec: ConnectionRecord) -> None:
         """Stall: keep the connection open, send nothing, return when the peer closes."""
@@ -249,6 +303,13 @@ class FaultServer:
                 writer.write(xml)
             await writer.drain()
             return True
+        if mode in ("chunked", "chunked-truncated"):
+            writer.write(self._headers("200 OK", None, self.content_type,
+                                       "Transfer-Encoding: chunked\r\n"))
+            await writer.drain()
+            if head_only:
+                return True
+            return await self._send_chunked(writer, rec, truncate=mode == "chunked-truncated")
         writer.write(self._headers("200 OK", len(self.body), self.content_type))
         await writer.drain()
         if head_only:

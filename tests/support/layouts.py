@@ -28,7 +28,7 @@ FAKE_SECRET_KEY = "fake-backend-secret-Zq8vW3xK"
 
 def fake_bucket(server: FaultServer, name: str = "fake", prefix: str = "/fake",
                 timeout: int = 5) -> dict:
-    """A bucket whose backend is a FAKE fault server (stall / reset / 503 / trickle)."""
+    """A bucket whose backend is a FAKE fault server (stall / reset / 503 / trickle / chunked)."""
     return bucket_block(name, prefix, s3_block(server.url, "fake-bucket", FAKE_ACCESS_KEY,
                                                register_secret(FAKE_SECRET_KEY),
                                                timeout=timeout))

@@ -70,6 +70,9 @@ class Proxy:
     stdout_path: Optional[Path] = None
     exit_status: Optional[int] = None
     env: Dict[str, str] = field(default_factory=dict)
+    # Set by send_signal(SIGTERM/SIGINT): the exit that follows was asked for by the test, so
+    # stop() does not report it as "exited on its own" (it still checks status and logs).
+    exit_requested: bool = False
 
     @property
     def base_url(self) -> str:
@@ -107,6 +110,21 @@ class Proxy:
             raise
         return self
 
+    def send_signal(self, sig: int) -> None:
+        """For lifecycle tests (SIGHUP reload, SIGTERM drain), by PID."""
+        assert self.proc is not None
+        if sig in (signal.SIGTERM, signal.SIGINT):
+            self.exit_requested = True
+        self.proc.send_signal(sig)
+
+    def wait_exit(self, timeout: float) -> Optional[int]:
+        """The exit status, or None if still running after `timeout` s."""
+        assert self.proc is not None
+        try:
+            return self.proc.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            return None
+
     def alive(self) -> bool:
         return self.proc is not None and self.proc.poll() is None
 
@@ -129,7 +147,7 @@ class Proxy:
         problems = []
         if self.proc is None:
             return problems
-        died_early = self.proc.poll() is not None
+        died_early = self.proc.poll() is not None and not self.exit_requested
         if died_early:
             problems.append(f"yatagarasu exited on its own with status {self.proc.returncode} "
                             "before the test ended")

@@ -1,6 +1,7 @@
 #include "net/client/upstream_pool.h"
 
 #include <openssl/ssl.h>
+#include <openssl/x509.h>
 #include <sys/socket.h>
 
 #include <boost/asio/as_tuple.hpp>
@@ -54,9 +55,14 @@ bool looks_alive(PlainStream& s) {
 }
 }  // namespace
 
-std::string make_pool_key(const UpstreamTarget& t) {
-  return std::string(t.tls ? "https://" : "http://") + t.host + ":" + std::to_string(t.port) +
-         (t.tls ? "#" + std::to_string(reinterpret_cast<uintptr_t>(t.tls_ctx.get())) : "");
+std::string make_pool_key(const UpstreamTarget& t, std::string_view tls_settings) {
+  std::string key =
+      std::string(t.tls ? "https://" : "http://") + t.host + ":" + std::to_string(t.port);
+  if (t.tls) {
+    key += t.verify ? "#verify#" : "#noverify#";
+    key += tls_settings;
+  }
+  return key;
 }
 
 std::shared_ptr<ssl::context> make_client_tls_context(const std::string& ca_file, bool verify) {
@@ -110,7 +116,23 @@ ConnectionPtr UpstreamPool::take(const UpstreamTarget& t) {
   return nullptr;
 }
 
+void UpstreamPool::sweep(SteadyClock::time_point now) {
+  for (auto it = idle_.begin(); it != idle_.end();) {
+    auto& q = it->second;
+    while (!q.empty() && now - q.front()->idle_since >= idle_ttl_) {
+      q.front()->close();
+      q.pop_front();
+    }
+    it = q.empty() ? idle_.erase(it) : std::next(it);
+  }
+}
+
 void UpstreamPool::give_back(const UpstreamTarget& t, ConnectionPtr c, std::size_t max_idle) {
+  const auto now = SteadyClock::now();
+  if (now >= next_sweep_) {
+    sweep(now);
+    next_sweep_ = now + std::chrono::seconds(5);
+  }
   if (!c || c->buffer.size() != 0 || max_idle == 0) {
     return;
   }
@@ -120,7 +142,7 @@ void UpstreamPool::give_back(const UpstreamTarget& t, ConnectionPtr c, std::size
     q.pop_front();
   }
   c->lowest().expires_never();
-  c->idle_since = SteadyClock::now();
+  c->idle_since = now;
   q.push_back(std::move(c));
 }
 
@@ -180,7 +202,8 @@ asio::awaitable<Result<ConnectionPtr>> UpstreamPool::connect(const UpstreamTarge
     dns_.erase(t.host + ":" + std::to_string(t.port));  // maybe the address moved
     co_return unreachable();
   }
-  tcp_stream.socket().set_option(tcp::no_delay(true));
+  boost::system::error_code opt_ec;
+  tcp_stream.socket().set_option(tcp::no_delay(true), opt_ec);
   if (!t.tls) {
     tcp_stream.expires_never();
     co_return std::make_unique<UpstreamConnection>(std::move(tcp_stream));
@@ -202,8 +225,13 @@ asio::awaitable<Result<ConnectionPtr>> UpstreamPool::connect(const UpstreamTarge
     if (hec == beast::error::timeout) {
       co_return timed_out();
     }
+    // OpenSSL's verify result tells an untrusted CA from a name mismatch; the handshake error
+    // alone says only "certificate verify failed".
+    const long verify = SSL_get_verify_result(tls.native_handle());
     log::get("upstream")
-        ->error("TLS handshake with {}:{} failed: {}", t.host, t.port, hec.message());
+        ->error("TLS handshake with {}:{} failed: {}{}{}", t.host, t.port, hec.message(),
+                verify == X509_V_OK ? "" : ": ",
+                verify == X509_V_OK ? "" : X509_verify_cert_error_string(verify));
     co_return unreachable();
   }
   beast::get_lowest_layer(tls).expires_never();

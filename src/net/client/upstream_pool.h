@@ -35,7 +35,10 @@ struct UpstreamTarget {
   bool verify = true;
   std::string pool_key;  // identifies interchangeable connections; see make_pool_key()
 };
-std::string make_pool_key(const UpstreamTarget& t);
+// Connections are interchangeable when scheme, host, port and TLS settings match. The key is
+// built from settings, not from the TLS context's address, so a reload that rebuilds an equal
+// context keeps using (and eventually expiring) the same idle connections.
+std::string make_pool_key(const UpstreamTarget& t, std::string_view tls_settings);
 
 // Builds a client TLS context: TLS 1.2+, system trust store plus `ca_file` when given, peer
 // verification on unless `verify` is false. Throws on a bad CA file (startup wiring).
@@ -75,6 +78,9 @@ class UpstreamPool {
   boost::asio::awaitable<Result<ConnectionPtr>> connect(const UpstreamTarget& t,
                                                         SteadyClock::duration timeout);
   std::size_t idle_count() const noexcept;
+  // Closes idle connections older than the idle TTL under every key (also keys no longer in
+  // use after a reload). Called from give_back at most every few seconds.
+  void sweep(SteadyClock::time_point now);
 
  private:
   boost::asio::awaitable<Result<boost::asio::ip::tcp::resolver::results_type>> resolve(
@@ -88,6 +94,7 @@ class UpstreamPool {
   std::chrono::seconds idle_ttl_;
   std::unordered_map<std::string, std::deque<ConnectionPtr>> idle_;
   std::unordered_map<std::string, DnsEntry> dns_;
+  SteadyClock::time_point next_sweep_{};
 };
 
 }  // namespace yg::net

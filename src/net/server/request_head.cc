@@ -92,8 +92,8 @@ bool lines_are_strict(std::string_view head) noexcept {
 
 }  // namespace
 
-HeadEnd find_head_end(std::string_view buf) noexcept {
-  for (std::size_t i = 0; i < buf.size(); ++i) {
+HeadEnd find_head_end(std::string_view buf, std::size_t from) noexcept {
+  for (std::size_t i = from; i < buf.size(); ++i) {
     if (buf[i] != '\n') {
       continue;
     }

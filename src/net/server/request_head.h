@@ -27,7 +27,9 @@ struct HeadEnd {
   std::size_t end = std::string_view::npos;
   bool bare_lf = false;
 };
-HeadEnd find_head_end(std::string_view buf) noexcept;
+// `from` resumes a search: bytes before it were already scanned by an earlier call (they are
+// still looked at as the context of a line ending at `from`).
+HeadEnd find_head_end(std::string_view buf, std::size_t from = 0) noexcept;
 
 struct RequestHead {
   boost::beast::http::verb method = boost::beast::http::verb::unknown;

@@ -163,7 +163,7 @@ TEST(MapS3Error, MapsStatusAndCodeToErrorClass) {
       {400, "AuthorizationHeaderMalformed", errc::upstream_auth, false},
       {400, "AuthorizationQueryParametersError", errc::upstream_auth, false},
       {400, "RequestTimeout", errc::upstream_timeout, true},
-      {400, "InvalidArgument", errc::upstream_bad_response, false},
+      {400, "InvalidArgument", errc::bad_request, false},
       {400, "", errc::upstream_bad_response, false},
       {416, "InvalidRange", errc::range_not_satisfiable, false},
       {416, "", errc::range_not_satisfiable, false},

@@ -122,3 +122,18 @@ TEST(RequestHead, DetectsBodies) {
 
 }  // namespace
 }  // namespace yg::net
+
+namespace yg::net {
+namespace {
+
+// A resumed search finds a CRLFCRLF split across reads and still flags a bare LF.
+TEST(RequestHead, FindHeadEndResumes) {
+  const std::string_view head = "GET / HTTP/1.1\r\nHost: x\r\n\r\n";
+  for (std::size_t from = 0; from < head.size(); ++from) {
+    EXPECT_EQ(find_head_end(head, from).end, head.size()) << from;
+  }
+  EXPECT_TRUE(find_head_end("GET / HTTP/1.1\r\nHost: x\n", 20).bare_lf);
+}
+
+}  // namespace
+}  // namespace yg::net
