@@ -36,6 +36,14 @@ constexpr std::size_t kRelayChunk = 256 * 1024;   // per streaming request; boun
 constexpr std::size_t kMaxErrorBody = 64 * 1024;  // S3 error XML we are willing to read
 constexpr auto kClientSendTimeout = std::chrono::seconds(60);
 
+// Resets the connection (RST, not FIN): for an HTTP/1.0 or close-delimited body a clean close
+// would read as the normal end of the body.
+void abort_connection(beast::tcp_stream& s) {
+  boost::system::error_code ec;
+  s.socket().set_option(asio::socket_base::linger(true, 0), ec);
+  s.socket().close(ec);
+}
+
 SteadyClock::duration bounded(SteadyClock::duration op, SteadyClock::time_point deadline) {
   const auto left = deadline - SteadyClock::now();
   return std::max<SteadyClock::duration>(std::min(op, left), SteadyClock::duration::zero());
@@ -335,7 +343,7 @@ asio::awaitable<Attempt> exchange_on(Stream& up, net::ConnectionPtr& conn_ptr,
     }
     if (!upstream_ok) {
       // Never let a truncated body pass for a complete one: cut the client connection.
-      c.client.socket().close();
+      abort_connection(c.client);
     }
     c.client_reusable = upstream_ok && client_ok && keep_alive;
     co_return Attempt::Done;
@@ -390,7 +398,7 @@ asio::awaitable<Attempt> exchange_on(Stream& up, net::ConnectionPtr& conn_ptr,
   }
   if (!upstream_ok) {
     // Never let a truncated body pass for a complete one: cut the client connection.
-    c.client.socket().close();
+    abort_connection(c.client);
   }
   c.client_reusable = upstream_ok && client_ok && keep_alive;
   co_return Attempt::Done;

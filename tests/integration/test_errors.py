@@ -117,7 +117,9 @@ def test_stall_mid_body_cuts_the_response(proxy_factory, fault_server, moto_auth
         conn.request("GET", "/fake/obj.bin")
         r = conn.getresponse()
         assert r.status == 200
-        with pytest.raises(http.client.IncompleteRead):
+        # The proxy resets the connection (so even a close-delimited body cannot look whole):
+        # the client sees a short read or the reset itself, never a complete body.
+        with pytest.raises((http.client.IncompleteRead, ConnectionResetError)):
             r.read()
     finally:
         conn.close()

@@ -145,6 +145,36 @@ def test_chunked_upstream_truncated_is_never_a_complete_response(proxy_factory, 
     assert request(p.host, p.port, "GET", "/health").status == 200, "proxy stopped serving"
 
 
+def test_chunked_upstream_truncated_is_not_complete_for_an_http10_client(proxy_factory,
+                                                                          fault_server):
+    """Towards HTTP/1.0 the body is delimited by the close, so a clean FIN after the cut would
+    make the partial object look complete (docs/architecture.md: "a client can never take a
+    partial object for a complete one"). The only signal left is an abortive close (RST)."""
+    fake = fault_server("chunked-truncated", body=CHUNKED_BODY, truncate_after_chunks=3)
+    sent = sum(len(x) for x in fake.chunks()[:3])
+    p = proxy_factory([fake_bucket(fake)])
+    data, end = b"", None
+    with socket.create_connection((p.host, p.port), timeout=10) as s:
+        s.sendall(b"GET /fake/cut.bin HTTP/1.0\r\n\r\n")
+        try:
+            while True:
+                piece = s.recv(65536)
+                if not piece:
+                    end = "clean close (FIN)"
+                    break
+                data += piece
+        except ConnectionResetError:
+            end = "reset"
+    head, _, body = data.partition(b"\r\n\r\n")
+    status_line = head.split(b"\r\n", 1)[0].decode("latin-1")
+    if end != "reset":
+        assert status_line.split(" ")[1:2] != ["200"], (
+            f"cut chunked upstream reached an HTTP/1.0 client as '{status_line}' + {len(body)} "
+            f"bytes ended by a {end}: indistinguishable from a complete object "
+            f"(upstream sent {sent} of {len(CHUNKED_BODY)})")
+    assert request(p.host, p.port, "GET", "/health").status == 200, "proxy stopped serving"
+
+
 # --- 3. slow-loris request head ----------------------------------------------------------------
 
 def test_slow_loris_head_is_cut_at_header_read_timeout(proxy_factory, moto_auth):
