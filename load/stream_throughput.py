@@ -64,6 +64,37 @@ http {{
 }}
 """
 
+# The same kind of hop done by nginx itself (PERF-3 baseline): a second nginx instance that
+# streams from the origin without buffering to disk, over a keep-alive upstream.
+NGINX_PROXY_CONF = """\
+worker_processes 1;
+daemon off;
+pid {tmp}/nginx-proxy.pid;
+error_log {tmp}/nginx-proxy-error.log warn;
+events {{ worker_connections 1024; }}
+http {{
+    access_log off;
+    client_body_temp_path {tmp}/pbody;
+    proxy_temp_path {tmp}/pproxy;
+    fastcgi_temp_path {tmp}/pfastcgi;
+    uwsgi_temp_path {tmp}/puwsgi;
+    scgi_temp_path {tmp}/pscgi;
+    upstream origin {{ server 127.0.0.1:{origin}; keepalive 8; }}
+    server {{
+        listen 127.0.0.1:{port};
+        location / {{
+            proxy_pass http://origin;
+            proxy_http_version 1.1;
+            proxy_set_header Connection "";
+            proxy_buffering off;
+            proxy_buffer_size 256k;
+            proxy_buffers 4 256k;
+            proxy_busy_buffers_size 256k;
+        }}
+    }}
+}}
+"""
+
 
 class Run:
     """Everything this script starts, stopped by PID in reverse order."""
@@ -164,6 +195,7 @@ def main(argv=None) -> int:
         write_object(obj, size)
         for d in ("body", "proxy", "fastcgi", "uwsgi", "scgi"):
             (tmp / d).mkdir()
+            (tmp / ("p" + d)).mkdir()
 
         nginx_port = yg_procs.free_port()
         (tmp / "nginx.conf").write_text(NGINX_CONF.format(tmp=tmp, port=nginx_port,
@@ -171,6 +203,15 @@ def main(argv=None) -> int:
         ng = run.start("nginx", [nginx, "-p", str(tmp), "-c", str(tmp / "nginx.conf"), "-e",
                                  str(tmp / "nginx-error.log")], tmp / "nginx.out")
         yg_procs.wait_port(nginx_port, proc=ng, what="nginx", log=tmp / "nginx-error.log")
+
+        ngp_port = yg_procs.free_port()
+        (tmp / "nginx-proxy.conf").write_text(NGINX_PROXY_CONF.format(
+            tmp=tmp, port=ngp_port, origin=nginx_port))
+        ngp = run.start("nginx-proxy", [nginx, "-p", str(tmp), "-c", str(tmp / "nginx-proxy.conf"),
+                                        "-e", str(tmp / "nginx-proxy-error.log")],
+                        tmp / "nginx-proxy.out")
+        yg_procs.wait_port(ngp_port, proc=ngp, what="nginx proxy",
+                           log=tmp / "nginx-proxy-error.log")
 
         proxy_port = yg_procs.free_port()
         (tmp / "proxy.yaml").write_text(f"""\
@@ -201,20 +242,25 @@ buckets:
 
         direct_url = f"http://127.0.0.1:{nginx_port}/{BUCKET}/{KEY}"
         proxy_url = f"http://127.0.0.1:{proxy_port}/bench/{KEY}"
+        ngp_url = f"http://127.0.0.1:{ngp_port}/{BUCKET}/{KEY}"
         timeout = max(120, size // MiB)
         # Warm the page cache and both connection paths once, unmeasured.
         curl_speed(direct_url, size, timeout)
         curl_speed(proxy_url, size, timeout)
+        curl_speed(ngp_url, size, timeout)
 
         sampler = RssSampler(px.pid)
         sampler.start()
-        direct, proxied = [], []
+        direct, proxied, ngproxied = [], [], []
         for i in range(reps):
             print(f"rep {i + 1}/{reps}: direct ...", end="", flush=True)
             direct.append(curl_speed(direct_url, size, timeout))
             print(f" {direct[-1]['bytes_per_s'] / MiB:.0f} MiB/s; proxy ...", end="", flush=True)
             proxied.append(curl_speed(proxy_url, size, timeout))
-            print(f" {proxied[-1]['bytes_per_s'] / MiB:.0f} MiB/s", flush=True)
+            print(f" {proxied[-1]['bytes_per_s'] / MiB:.0f} MiB/s; nginx proxy ...", end="",
+                  flush=True)
+            ngproxied.append(curl_speed(ngp_url, size, timeout))
+            print(f" {ngproxied[-1]['bytes_per_s'] / MiB:.0f} MiB/s", flush=True)
         sampler.stop_flag.set()
         sampler.join()
         final = yg_procs.vm_status(px.pid)
@@ -222,6 +268,7 @@ buckets:
 
         d_med = statistics.median(r["bytes_per_s"] for r in direct)
         p_med = statistics.median(r["bytes_per_s"] for r in proxied)
+        n_med = statistics.median(r["bytes_per_s"] for r in ngproxied)
         ratio = p_med / d_med if d_med else 0.0
         result = {
             "benchmark": "stream_throughput",
@@ -233,6 +280,10 @@ buckets:
             "proxy_MiB_s": [r["bytes_per_s"] / MiB for r in proxied],
             "direct_median_MiB_s": d_med / MiB, "proxy_median_MiB_s": p_med / MiB,
             "ratio_proxy_over_direct": ratio, "target_ratio": TARGET_RATIO,
+            "nginx_proxy_MiB_s": [r["bytes_per_s"] / MiB for r in ngproxied],
+            "nginx_proxy_median_MiB_s": n_med / MiB,
+            "ratio_nginx_proxy_over_direct": n_med / d_med if d_med else 0.0,
+            "ratio_proxy_over_nginx_proxy": p_med / n_med if n_med else 0.0,
             "proxy_idle_rss_MiB": idle["VmRSS"] / MiB,
             "proxy_peak_rss_MiB": peak / MiB, "proxy_max_sampled_rss_MiB": sampler.max_rss / MiB,
             "target_peak_rss_MiB": TARGET_RSS / MiB,
@@ -273,11 +324,16 @@ def render(r: dict) -> str:
         f"{r['direct_median_MiB_s']:.0f} |",
         f"| through yatagarasu | {', '.join(f'{x:.0f}' for x in r['proxy_MiB_s'])} | "
         f"{r['proxy_median_MiB_s']:.0f} |",
+        f"| through nginx proxy_pass (baseline) | "
+        f"{', '.join(f'{x:.0f}' for x in r['nginx_proxy_MiB_s'])} | "
+        f"{r['nginx_proxy_median_MiB_s']:.0f} |",
         "",
         "| measure | value | target | |",
         "|---|---|---|---|",
         f"| proxy / direct | {r['ratio_proxy_over_direct']:.3f} | >= {r['target_ratio']} | "
         f"{mark(r['ratio_ok'])} |",
+        f"| nginx proxy / direct | {r['ratio_nginx_proxy_over_direct']:.3f} | | |",
+        f"| yatagarasu / nginx proxy | {r['ratio_proxy_over_nginx_proxy']:.3f} | | |",
         f"| proxy peak RSS (VmHWM) | {r['proxy_peak_rss_MiB']:.1f} MiB | < "
         f"{r['target_peak_rss_MiB']:.0f} MiB | {mark(r['rss_ok'])} |",
         f"| proxy RSS at idle | {r['proxy_idle_rss_MiB']:.1f} MiB | | |",

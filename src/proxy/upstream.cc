@@ -13,8 +13,10 @@
 #include <boost/beast/http/write.hpp>
 #include <charconv>
 #include <memory>
+#include <type_traits>
 
 #include "core/log.h"
+#include "net/splice.h"
 #include "proxy/conditional.h"
 #include "proxy/error_response.h"
 #include "proxy/http_util.h"
@@ -34,6 +36,7 @@ namespace {
 constexpr auto use_tuple = asio::as_tuple(asio::use_awaitable);
 constexpr std::size_t kRelayChunk = 256 * 1024;   // per streaming request; bounds memory
 constexpr std::size_t kMaxErrorBody = 64 * 1024;  // S3 error XML we are willing to read
+constexpr uint64_t kSpliceMin = 256 * 1024;       // below this a pipe costs more than it saves
 constexpr auto kClientSendTimeout = std::chrono::seconds(60);
 
 // Resets the connection (RST, not FIN): for an HTTP/1.0 or close-delimited body a clean close
@@ -306,6 +309,40 @@ asio::awaitable<Attempt> exchange_on(Stream& up, net::ConnectionPtr& conn_ptr,
     uint64_t remaining = *length;
     bool upstream_ok = true;
     bool client_ok = true;
+    if constexpr (std::is_same_v<Stream, net::PlainStream>) {
+      // Plain TCP on both sides: past the bytes already buffered, splice(2) moves the body
+      // without copying it through user space.
+      const auto buffered =
+          static_cast<std::size_t>(std::min<uint64_t>(conn.buffer.size(), remaining));
+      if (remaining - buffered >= kSpliceMin) {
+        if (buffered > 0) {
+          c.client.expires_after(kClientSendTimeout);
+          auto [wec, wn] = co_await asio::async_write(
+              c.client, asio::buffer(conn.buffer.data().data(), buffered), use_tuple);
+          conn.buffer.consume(buffered);
+          remaining -= buffered;
+          c.ex.bytes_sent += wn;
+          client_ok = !wec;
+        }
+        if (client_ok) {
+          uint64_t moved = 0;
+          const auto outcome = co_await net::splice_relay(up.socket(), c.client.socket(), remaining,
+                                                          timeout, kClientSendTimeout, moved);
+          c.ex.bytes_sent += moved;
+          if (outcome == net::SpliceOutcome::Done) {
+            remaining = 0;
+          } else if (outcome == net::SpliceOutcome::ReadFailed) {
+            log->warn("request_id={} bucket={} replica={} S3 body failed after {} of {} bytes",
+                      c.ex.request_id, c.ex.bucket->cfg->name, c.replica.cfg->name, c.ex.bytes_sent,
+                      *length);
+            upstream_ok = false;
+          } else if (outcome == net::SpliceOutcome::WriteFailed) {
+            client_ok = false;
+          }
+          // Unsupported: nothing moved; the copy loop below does the work.
+        }
+      }
+    }
     while (remaining > 0 && upstream_ok && client_ok) {
       std::size_t n = 0;
       if (conn.buffer.size() > 0) {
