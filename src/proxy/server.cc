@@ -84,10 +84,7 @@ void Server::drain(std::chrono::seconds timeout) {
   }
   const auto until = SteadyClock::now() + timeout;
   for (;;) {
-    std::size_t open = 0;
-    for (auto& w : workers_) {
-      open += w->sessions.load();
-    }
+    const std::size_t open = shared_.sessions.load();
     if (open == 0) {
       break;
     }

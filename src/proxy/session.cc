@@ -279,11 +279,13 @@ std::string_view to_string(CacheStatus s) noexcept {
 }
 
 asio::awaitable<void> run_session(tcp::socket socket, Worker& w) {
-  ++w.sessions;
+  ++w.shared.sessions;
+  // Holds Shared, not Worker: a frame still suspended at exit is destroyed with the worker's
+  // io_context, when the other Worker members are already gone.
   struct SessionCount {
-    Worker& w;
-    ~SessionCount() { --w.sessions; }
-  } count{w};
+    Shared& s;
+    ~SessionCount() { --s.sessions; }
+  } count{w.shared};
   boost::system::error_code ec;
   socket.set_option(tcp::no_delay(true), ec);
   const auto remote = socket.remote_endpoint(ec);

@@ -175,7 +175,7 @@ asio::awaitable<Attempt> exchange_on(Stream& up, net::ConnectionPtr& conn_ptr,
       body.append(chunk.get(), kMaxErrorBody - body.size() - ures.body().size);
     }
     if (body_ok && parser.is_done() && parser.keep_alive()) {
-      c.w.pool->give_back(c.replica.target, std::move(conn_ptr), c.ex.bucket->pool_size);
+      c.w.pool.give_back(c.replica.target, std::move(conn_ptr), c.ex.bucket->pool_size);
     } else {
       conn.close();
     }
@@ -222,7 +222,7 @@ asio::awaitable<Attempt> exchange_on(Stream& up, net::ConnectionPtr& conn_ptr,
     if (pre != Precondition::Proceed) {
       // The body is not wanted; a GET's unread body makes the connection unusable.
       if (parser.is_done() && parser.keep_alive()) {
-        c.w.pool->give_back(c.replica.target, std::move(conn_ptr), c.ex.bucket->pool_size);
+        c.w.pool.give_back(c.replica.target, std::move(conn_ptr), c.ex.bucket->pool_size);
       } else {
         conn.close();
       }
@@ -282,7 +282,7 @@ asio::awaitable<Attempt> exchange_on(Stream& up, net::ConnectionPtr& conn_ptr,
     c.client.expires_after(kClientSendTimeout);
     auto [ec, n] = co_await http::async_write_header(c.client, sr, use_tuple);
     if (parser.is_done() && parser.keep_alive()) {
-      c.w.pool->give_back(c.replica.target, std::move(conn_ptr), c.ex.bucket->pool_size);
+      c.w.pool.give_back(c.replica.target, std::move(conn_ptr), c.ex.bucket->pool_size);
     } else {
       conn.close();
     }
@@ -374,7 +374,7 @@ asio::awaitable<Attempt> exchange_on(Stream& up, net::ConnectionPtr& conn_ptr,
       c.ex.bytes_sent += wn;
     }
     if (upstream_ok && client_ok && parser.keep_alive() && conn.buffer.size() == 0) {
-      c.w.pool->give_back(c.replica.target, std::move(conn_ptr), c.ex.bucket->pool_size);
+      c.w.pool.give_back(c.replica.target, std::move(conn_ptr), c.ex.bucket->pool_size);
     } else {
       conn.close();
     }
@@ -429,7 +429,7 @@ asio::awaitable<Attempt> exchange_on(Stream& up, net::ConnectionPtr& conn_ptr,
     c.ex.bytes_sent += sending;
   }
   if (upstream_ok && client_ok && parser.is_done() && parser.keep_alive()) {
-    c.w.pool->give_back(c.replica.target, std::move(conn_ptr), c.ex.bucket->pool_size);
+    c.w.pool.give_back(c.replica.target, std::move(conn_ptr), c.ex.bucket->pool_size);
   } else {
     conn.close();
   }
@@ -475,9 +475,9 @@ asio::awaitable<bool> proxy_to_s3(beast::tcp_stream& client, Exchange& ex, Worke
   req.keep_alive(true);
 
   for (int attempt = 0; attempt < 2; ++attempt) {
-    net::ConnectionPtr conn = attempt == 0 ? w.pool->take(replica.target) : nullptr;
+    net::ConnectionPtr conn = attempt == 0 ? w.pool.take(replica.target) : nullptr;
     if (!conn) {
-      auto r = co_await w.pool->connect(replica.target, bounded(replica.timeout, ex.deadline));
+      auto r = co_await w.pool.connect(replica.target, bounded(replica.timeout, ex.deadline));
       if (!r) {
         log::get("upstream")
             ->warn("request_id={} bucket={} replica={} connect failed: {}", ex.request_id,

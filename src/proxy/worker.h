@@ -22,24 +22,26 @@ namespace yg::proxy {
 struct Shared {
   std::atomic<std::shared_ptr<const Runtime>> runtime;
   std::atomic<bool> draining{false};
-  std::atomic<uint64_t> inflight{0};  // requests being handled, streams included
+  std::atomic<uint64_t> inflight{0};     // requests being handled, streams included
+  std::atomic<std::size_t> sessions{0};  // open client connections, all workers (drain waits)
   SteadyClock::time_point started = SteadyClock::now();
 };
 
 struct Worker {
-  explicit Worker(Shared& s) : shared(s) { pool.emplace(io.get_executor()); }
+  explicit Worker(Shared& s) : shared(s), pool(io.get_executor()) {}
   Worker(const Worker&) = delete;
   Worker& operator=(const Worker&) = delete;
 
+  // Destruction order matters: members below `io` (sockets of the acceptor and of pooled
+  // connections) are destroyed first, while io's socket service still exists. Session frames
+  // still suspended are destroyed with `io`, last; on that path they touch only `shared`
+  // (which outlives every Worker), never the members below.
   Shared& shared;
-  std::optional<net::UpstreamPool> pool;  // set in the constructor (needs io's executor)
+  boost::asio::io_context io{1};
+  net::UpstreamPool pool;
   std::optional<boost::asio::ip::tcp::acceptor> acceptor;
-  std::atomic<std::size_t> sessions{0};  // open client connections (read by the drain)
   // Sessions waiting for the next request on a keep-alive connection; closed on drain.
   std::unordered_set<boost::beast::tcp_stream*> idle;
-  // Declared last so it is destroyed first: suspended session frames die with it, and they
-  // still touch the members above.
-  boost::asio::io_context io{1};
 };
 
 }  // namespace yg::proxy
