@@ -101,6 +101,22 @@ std::optional<uint64_t> unsatisfied_size(const http::fields& h, std::string_view
   return std::nullopt;
 }
 
+// After a streamed body: pool the upstream connection only if the whole response was read and
+// it may be reused; cut the client connection if S3 failed mid-body, so a truncated body never
+// passes for a complete one.
+void finish_body(Context& c, net::ConnectionPtr& conn_ptr, bool upstream_ok, bool client_ok,
+                 bool upstream_reusable, bool keep_alive) {
+  if (upstream_ok && client_ok && upstream_reusable) {
+    c.w.pool.give_back(c.replica.target, std::move(conn_ptr), c.ex.bucket->pool_size);
+  } else {
+    conn_ptr->close();
+  }
+  if (!upstream_ok) {
+    abort_connection(c.client);
+  }
+  c.client_reusable = upstream_ok && client_ok && keep_alive;
+}
+
 template <class Stream>
 asio::awaitable<Attempt> exchange_on(Stream& up, net::ConnectionPtr& conn_ptr,
                                      http::request<http::empty_body>& req, Context& c) {
@@ -373,16 +389,8 @@ asio::awaitable<Attempt> exchange_on(Stream& up, net::ConnectionPtr& conn_ptr,
       }
       c.ex.bytes_sent += wn;
     }
-    if (upstream_ok && client_ok && parser.keep_alive() && conn.buffer.size() == 0) {
-      c.w.pool.give_back(c.replica.target, std::move(conn_ptr), c.ex.bucket->pool_size);
-    } else {
-      conn.close();
-    }
-    if (!upstream_ok) {
-      // Never let a truncated body pass for a complete one: cut the client connection.
-      abort_connection(c.client);
-    }
-    c.client_reusable = upstream_ok && client_ok && keep_alive;
+    finish_body(c, conn_ptr, upstream_ok, client_ok, parser.keep_alive() && conn.buffer.size() == 0,
+                keep_alive);
     co_return Attempt::Done;
   }
 
@@ -428,16 +436,8 @@ asio::awaitable<Attempt> exchange_on(Stream& up, net::ConnectionPtr& conn_ptr,
     }
     c.ex.bytes_sent += sending;
   }
-  if (upstream_ok && client_ok && parser.is_done() && parser.keep_alive()) {
-    c.w.pool.give_back(c.replica.target, std::move(conn_ptr), c.ex.bucket->pool_size);
-  } else {
-    conn.close();
-  }
-  if (!upstream_ok) {
-    // Never let a truncated body pass for a complete one: cut the client connection.
-    abort_connection(c.client);
-  }
-  c.client_reusable = upstream_ok && client_ok && keep_alive;
+  finish_body(c, conn_ptr, upstream_ok, client_ok, parser.is_done() && parser.keep_alive(),
+              keep_alive);
   co_return Attempt::Done;
 }
 
