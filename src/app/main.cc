@@ -13,6 +13,8 @@
 
 #include "config/loader.h"
 #include "core/log.h"
+#include "obs/audit.h"
+#include "obs/metrics.h"
 #include "proxy/runtime.h"
 #include "proxy/server.h"
 
@@ -32,9 +34,12 @@ Options:
   -V, --version       print the version and exit
   -h, --help          print this help and exit
 
-Signals: SIGTERM/SIGINT drain gracefully (shutdown.timeout_seconds), SIGHUP reloads the
-configuration file (an invalid file changes nothing).
-Endpoints: /health (liveness), /ready (readiness).
+Signals: SIGTERM/SIGINT drain gracefully (shutdown.timeout_seconds) and flush the audit
+log, SIGHUP reloads the configuration file (an invalid file changes nothing).
+Endpoints: /health (liveness), /ready (readiness), /metrics (Prometheus; also on
+metrics.port when set), /admin/ (live dashboard), /admin/stats (its JSON).
+Logs: one line per event on stderr (logging.format text|json, logging.level), one access
+line per request (logging.access_log); audit lines go to audit_log's file/syslog sinks.
 )";
 
 struct Args {
@@ -94,17 +99,28 @@ void reload(yg::proxy::Server& server, const std::string& path) {
     for (const auto& e : r.errors) {
       lg->error("reload refused, configuration unchanged: {}", e.to_string());
     }
+    yg::obs::metrics().reload_result(false);
     return;
   }
   const auto& old = server.runtime()->config.server;
   if (r.config->server.address != old.address || r.config->server.port != old.port ||
-      r.config->server.threads != old.threads) {
-    lg->warn("server.address/port/threads changed: these take effect only after a restart");
+      r.config->server.threads != old.threads ||
+      r.config->metrics_port != server.runtime()->config.metrics_port) {
+    lg->warn(
+        "server.address/port/threads and metrics.port changed: these take effect only after a "
+        "restart");
   }
+  const auto& lc = r.config->logging;
+  const bool json = lc.format == "json";
   try {
-    server.swap_runtime(yg::proxy::build_runtime(std::move(*r.config)));
-    lg->info("configuration reloaded from {}", path);
+    auto rt = yg::proxy::build_runtime(std::move(*r.config));
+    yg::log::init(rt->config.logging.level, json ? yg::log::Format::Json : yg::log::Format::Text);
+    server.swap_runtime(std::move(rt));
+    yg::obs::metrics().reload_result(true);
+    lg->info("configuration reloaded from {} (generation {})", path,
+             yg::obs::metrics().config_generation());
   } catch (const std::exception& e) {
+    yg::obs::metrics().reload_result(false);
     lg->error("reload refused, configuration unchanged: {}", e.what());
   }
 }
@@ -127,11 +143,21 @@ int main(int argc, char** argv) {
     return 0;
   }
   yg::log::init(cfg->logging.level,
-                cfg->logging.format == "json" ? yg::log::Format::Json : yg::log::Format::Text);
+                cfg->logging.format == "json" ? yg::log::Format::Json : yg::log::Format::Text,
+                /*async=*/true);
   auto lg = yg::log::get("main");
   const auto shutdown_timeout = std::chrono::seconds(cfg->shutdown_timeout_secs);
+  std::unique_ptr<yg::obs::AuditLog> audit;
+  int rc = 0;
   try {
+    if (cfg->audit_log.enabled) {
+      // Read at start: audit_log changes take effect after a restart (docs/observability.md).
+      audit = yg::obs::make_audit_log(cfg->audit_log);
+      lg->info("audit log on ({} sink(s), queue {} lines)", cfg->audit_log.outputs.size(),
+               cfg->audit_log.queue_size);
+    }
     yg::proxy::Server server(yg::proxy::build_runtime(std::move(*cfg)));
+    server.set_audit(audit.get());
     boost::asio::io_context signals_io;
     boost::asio::signal_set signals(signals_io, SIGINT, SIGTERM, SIGHUP);
     std::signal(SIGPIPE, SIG_IGN);
@@ -153,10 +179,20 @@ int main(int argc, char** argv) {
     signals.async_wait(on_signal);
     signals_io.run();
     server.join();
-    lg->info("stopped");
   } catch (const std::exception& e) {
     lg->critical("startup failed: {}", e.what());
-    return 1;
+    rc = 1;
   }
-  return 0;
+  if (audit) {
+    // Every request has ended: write what is queued (bounded, a wedged disk cannot hold exit).
+    audit->close(shutdown_timeout);
+    const auto st = audit->stats();
+    lg->info("audit log closed: {} written, {} dropped, {} write errors", st.written, st.dropped,
+             st.write_errors);
+  }
+  if (rc == 0) {
+    lg->info("stopped");
+  }
+  yg::log::shutdown();
+  return rc;
 }

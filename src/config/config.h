@@ -261,6 +261,7 @@ struct BucketConfig {
 struct LoggingConfig {
   std::string level = "info";   // trace|debug|info|warn|error|critical|off
   std::string format = "text";  // text | json
+  bool access_log = true;       // extension: one access line per request (OBS-3)
 };
 
 enum class AuditOutput : uint8_t { File, Syslog };
@@ -287,6 +288,7 @@ struct AuditLogConfig {
   std::string log_level = "info";  // debug|info|warn|error
   std::optional<AuditFileConfig> file;
   std::optional<AuditSyslogConfig> syslog;
+  uint64_t queue_size = 10000;  // extension: lines waiting for the writer before drops start
 };
 
 struct TracingConfig {

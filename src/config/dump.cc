@@ -328,6 +328,7 @@ void audit(Writer& w, const AuditLogConfig& a) {
   }
   w.list("outputs", outputs);
   w.kv("log_level", a.log_level);
+  w.kv("queue_size", a.queue_size);
   if (a.file) {
     w.begin("file");
     w.kv("path", a.file->path);
@@ -403,6 +404,7 @@ std::string dump_redacted(const Config& c) {
   w.begin("logging");
   w.kv("level", c.logging.level);
   w.kv("format", c.logging.format);
+  w.kv("access_log", c.logging.access_log);
   w.end();
   w.begin("metrics");
   w.kv("enabled", c.metrics_enabled);

@@ -195,6 +195,7 @@ void parse_audit_log(MapReader& m, AuditLogConfig& a) {
     }
     a.syslog = sc;
   });
+  m.get_uint("queue_size", a.queue_size, 1, 10'000'000);
   m.refuse("s3_export", "exporting audit logs to S3 is not supported (use the file output)");
 }
 
@@ -286,6 +287,7 @@ bool parse_root(ParseContext& ctx, const YAML::Node& root, Config& c) {
         l.error_at("level", *err);
       }
     }
+    l.get_bool("access_log", c.logging.access_log);
     if (l.get_string("format", c.logging.format)) {
       if (c.logging.format != "text" && c.logging.format != "json") {
         l.error_at("format", "'" + c.logging.format + "' is not one of: text, json");

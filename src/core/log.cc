@@ -1,9 +1,14 @@
 #include "core/log.h"
 
+#include <spdlog/async.h>
+#include <spdlog/async_logger.h>
 #include <spdlog/pattern_formatter.h>
 #include <spdlog/sinks/stdout_sinks.h>
 
 #include <mutex>
+#include <set>
+
+#include "core/json_escape.h"
 
 namespace yg::log {
 namespace {
@@ -12,6 +17,10 @@ std::mutex g_mu;
 spdlog::sink_ptr g_sink;
 spdlog::level::level_enum g_level = spdlog::level::info;
 Format g_format = Format::Text;
+bool g_async = false;
+std::shared_ptr<spdlog::details::thread_pool> g_pool;
+std::set<std::string, std::less<>> g_structured;  // logger names using the structured patterns
+constexpr std::size_t kAsyncQueue = 16384;
 
 // JSON lines: the message is escaped by the '%*' flag below, so any text a caller logs (an S3
 // error code, an OpenSSL reason) still yields one valid JSON object per line.
@@ -22,52 +31,53 @@ class JsonEscapedMessage final : public spdlog::custom_flag_formatter {
  public:
   void format(const spdlog::details::log_msg& msg, const std::tm&,
               spdlog::memory_buf_t& dest) override {
-    static constexpr char kHex[] = "0123456789abcdef";
-    for (char ch : msg.payload) {
-      const auto c = static_cast<unsigned char>(ch);
-      switch (c) {
-        case '"':
-          dest.append(std::string_view("\\\""));
-          break;
-        case '\\':
-          dest.append(std::string_view("\\\\"));
-          break;
-        case '\n':
-          dest.append(std::string_view("\\n"));
-          break;
-        case '\r':
-          dest.append(std::string_view("\\r"));
-          break;
-        case '\t':
-          dest.append(std::string_view("\\t"));
-          break;
-        default:
-          if (c < 0x20) {
-            const char esc[] = {'\\', 'u', '0', '0', kHex[c >> 4], kHex[c & 0xf]};
-            dest.append(esc, esc + sizeof(esc));
-          } else {
-            dest.push_back(ch);
-          }
-      }
-    }
+    append_json_escaped(dest, std::string_view(msg.payload.data(), msg.payload.size()));
   }
   std::unique_ptr<custom_flag_formatter> clone() const override {
     return std::make_unique<JsonEscapedMessage>();
   }
 };
 constexpr const char* kTextPattern = "%Y-%m-%dT%H:%M:%S.%eZ %-5l [%n] %v";
+// Structured messages carry their own members / key=value pairs.
+constexpr const char* kJsonStructuredPattern =
+    R"({"ts":"%Y-%m-%dT%H:%M:%S.%eZ","level":"%l","module":"%n",%v})";
 
 void apply(const std::shared_ptr<spdlog::logger>& lg) {
   lg->set_level(g_level);
   auto f = std::make_unique<spdlog::pattern_formatter>(spdlog::pattern_time_type::utc);
   f->add_flag<JsonEscapedMessage>('*');
-  f->set_pattern(g_format == Format::Json ? kJsonPattern : kTextPattern);
+  const bool structured = g_structured.count(lg->name()) != 0;
+  if (g_format == Format::Json) {
+    f->set_pattern(structured ? kJsonStructuredPattern : kJsonPattern);
+  } else {
+    f->set_pattern(kTextPattern);
+  }
   lg->set_formatter(std::move(f));
+}
+
+// Called with g_mu held.
+std::shared_ptr<spdlog::logger> make_logger(const std::string& module) {
+  if (!g_sink) {
+    g_sink = std::make_shared<spdlog::sinks::stderr_sink_mt>();
+  }
+  std::shared_ptr<spdlog::logger> lg;
+  if (g_async) {
+    if (!g_pool) {
+      g_pool = std::make_shared<spdlog::details::thread_pool>(kAsyncQueue, 1);
+    }
+    lg = std::make_shared<spdlog::async_logger>(module, g_sink, g_pool,
+                                                spdlog::async_overflow_policy::overrun_oldest);
+  } else {
+    lg = std::make_shared<spdlog::logger>(module, g_sink);
+  }
+  apply(lg);
+  spdlog::register_logger(lg);
+  return lg;
 }
 
 }  // namespace
 
-bool init(std::string_view level, Format format) {
+bool init(std::string_view level, Format format, bool async) {
   auto lvl = spdlog::level::from_str(std::string(level));
   if (lvl == spdlog::level::off && level != "off") {
     return false;
@@ -78,6 +88,7 @@ bool init(std::string_view level, Format format) {
   }
   g_level = lvl;
   g_format = format;
+  g_async = g_async || async;
   spdlog::apply_all([](const std::shared_ptr<spdlog::logger>& lg) { apply(lg); });
   return true;
 }
@@ -90,13 +101,39 @@ std::shared_ptr<spdlog::logger> get(const std::string& module) {
   if (auto lg = spdlog::get(module)) {
     return lg;
   }
-  if (!g_sink) {
-    g_sink = std::make_shared<spdlog::sinks::stderr_sink_mt>();
+  return make_logger(module);
+}
+
+std::shared_ptr<spdlog::logger> get_structured(const std::string& module) {
+  if (auto lg = spdlog::get(module)) {
+    return lg;
   }
-  auto lg = std::make_shared<spdlog::logger>(module, g_sink);
-  apply(lg);
-  spdlog::register_logger(lg);
-  return lg;
+  std::lock_guard lk(g_mu);
+  if (auto lg = spdlog::get(module)) {
+    return lg;
+  }
+  g_structured.insert(module);
+  return make_logger(module);
+}
+
+Format format() {
+  std::lock_guard lk(g_mu);
+  return g_format;
+}
+
+uint64_t dropped() {
+  std::lock_guard lk(g_mu);
+  return g_pool ? g_pool->overrun_counter() : 0;
+}
+
+void shutdown() {
+  std::lock_guard lk(g_mu);
+  spdlog::apply_all([](const std::shared_ptr<spdlog::logger>& lg) { lg->flush(); });
+  // Dropping the registry's loggers and our pool reference lets the pool's destructor run the
+  // queued lines and join its thread (static loggers held elsewhere keep theirs alive until
+  // exit, when the same happens).
+  spdlog::drop_all();
+  g_pool.reset();
 }
 
 }  // namespace yg::log

@@ -4,12 +4,15 @@
 
 #include <boost/asio/ip/tcp.hpp>
 #include <memory>
+#include <optional>
 #include <string>
 #include <utility>
 #include <vector>
 
 #include "core/clock.h"
 #include "net/server/request_head.h"
+#include "obs/metrics.h"
+#include "obs/trace.h"
 #include "proxy/runtime.h"
 
 namespace yg::proxy {
@@ -33,11 +36,27 @@ struct Exchange {
   std::string key;                                         // decoded object key
   std::vector<std::pair<std::string, std::string>> query;  // decoded client query
 
+  SysTime wall_start{};     // for logs
+  obs::TraceContext trace;  // W3C trace context: the client's trace joined, or a new one
+
   // outcome
   unsigned status = 0;
   uint64_t bytes_sent = 0;  // body bytes written to the client
   CacheStatus cache_status = CacheStatus::Bypass;
-  std::string upstream;  // replica name that served, if any
+  std::string upstream;                                   // replica name that served, if any
+  std::optional<SteadyClock::time_point> first_byte;      // response head handed to the socket
+  std::optional<SteadyClock::duration> upstream_latency;  // S3 request -> response head
+  std::optional<obs::Endpoint> endpoint;    // /health, /metrics, ...: not bucket traffic
+  std::optional<obs::Rejection> rejection;  // refused by a limit or rule
+  std::string error;                        // our error's text, for error responses
+  bool aborted_by_client = false;           // client left mid-body
+  bool aborted_by_upstream = false;         // S3 failed mid-body; the client connection was reset
+
+  void mark_first_byte() {
+    if (!first_byte) {
+      first_byte = SteadyClock::now();
+    }
+  }
 };
 
 }  // namespace yg::proxy

@@ -2,6 +2,8 @@
 
 #include <stdexcept>
 
+#include "obs/metrics.h"
+
 namespace yg::proxy {
 namespace {
 std::vector<std::string> prefixes_of(const config::Config& c) {
@@ -21,6 +23,7 @@ std::shared_ptr<const Runtime> build_runtime(config::Config cfg) {
     BucketRuntime br;
     br.cfg = &b;
     br.pool_size = b.s3.connection_pool_size;
+    br.metrics_slot = obs::metrics().bucket_slot(b.name);
     std::shared_ptr<boost::asio::ssl::context> tls_ctx;
     for (const auto& r : b.s3.replicas) {
       UpstreamReplica ur;
@@ -46,6 +49,7 @@ std::shared_ptr<const Runtime> build_runtime(config::Config cfg) {
       }
       ur.target.pool_key = net::make_pool_key(ur.target, b.s3.ca_file);
       ur.timeout = std::chrono::seconds(r.timeout_secs);
+      ur.metrics_slot = obs::metrics().replica_slot(b.name, r.name);
       br.replicas.push_back(std::move(ur));
     }
     rt->buckets.push_back(std::move(br));

@@ -20,12 +20,14 @@ struct UpstreamReplica {
   std::unique_ptr<s3::SigV4Signer> signer;
   net::UpstreamTarget target;
   SteadyClock::duration timeout{};  // connect / first byte / idle read
+  uint16_t metrics_slot = 0;        // obs::WorkerMetrics::replicas index
 };
 
 struct BucketRuntime {
   const config::BucketConfig* cfg = nullptr;  // points into Runtime::config
   std::vector<UpstreamReplica> replicas;      // by priority; issue #8 adds failover
   std::size_t pool_size = 0;
+  uint16_t metrics_slot = 0;  // obs::WorkerMetrics::buckets index
 };
 
 struct Runtime {

@@ -17,11 +17,11 @@ namespace asio = boost::asio;
 using tcp = asio::ip::tcp;
 
 namespace {
-asio::awaitable<void> accept_loop(Worker& w) {
+asio::awaitable<void> accept_loop(Worker& w, tcp::acceptor& acceptor, Listener on) {
   for (;;) {
-    auto [ec, sock] = co_await w.acceptor->async_accept(asio::as_tuple(asio::use_awaitable));
+    auto [ec, sock] = co_await acceptor.async_accept(asio::as_tuple(asio::use_awaitable));
     if (ec) {
-      if (ec == asio::error::operation_aborted || !w.acceptor->is_open()) {
+      if (ec == asio::error::operation_aborted || !acceptor.is_open()) {
         co_return;
       }
       // EMFILE and friends: back off briefly instead of spinning.
@@ -30,7 +30,8 @@ asio::awaitable<void> accept_loop(Worker& w) {
       co_await t.async_wait(asio::as_tuple(asio::use_awaitable));
       continue;
     }
-    asio::co_spawn(w.io, run_session(std::move(sock), w), asio::detached);
+    w.metrics.connections_accepted.add();
+    asio::co_spawn(w.io, run_session(std::move(sock), w, on), asio::detached);
   }
 }
 }  // namespace
@@ -55,8 +56,16 @@ void Server::start() {
     w->acceptor.emplace(net::make_listener(w->io.get_executor(), sc.address, sc.port));
     workers_.push_back(std::move(w));
   }
+  // metrics.port: one listener, on the first worker (scrapes are rare and cheap).
+  if (rt->config.metrics_port != 0 && rt->config.metrics_enabled) {
+    auto& w0 = *workers_.front();
+    w0.metrics_acceptor.emplace(net::make_listener(w0.io.get_executor(), sc.address,
+                                                   static_cast<uint16_t>(rt->config.metrics_port)));
+    asio::co_spawn(w0.io, accept_loop(w0, *w0.metrics_acceptor, Listener::Metrics), asio::detached);
+    log::get("server")->info("metrics on {}:{}/metrics", sc.address, rt->config.metrics_port);
+  }
   for (auto& w : workers_) {
-    asio::co_spawn(w->io, accept_loop(*w), asio::detached);
+    asio::co_spawn(w->io, accept_loop(*w, *w->acceptor, Listener::Main), asio::detached);
     threads_.emplace_back([&io = w->io] {
       auto guard = asio::make_work_guard(io);
       io.run();
@@ -76,6 +85,9 @@ void Server::drain(std::chrono::seconds timeout) {
       boost::system::error_code ec;
       if (w.acceptor) {
         w.acceptor->close(ec);
+      }
+      if (w.metrics_acceptor) {
+        w.metrics_acceptor->close(ec);
       }
       for (auto* s : w.idle) {
         s->socket().cancel(ec);  // the session sees the cancellation and closes

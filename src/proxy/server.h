@@ -27,6 +27,8 @@ class Server {
   // Publishes a new snapshot; requests in flight keep the one they started with.
   void swap_runtime(std::shared_ptr<const Runtime> rt);
   std::shared_ptr<const Runtime> runtime() const { return shared_.runtime.load(); }
+  // The audit log requests write to (nullptr: none). Set before start(); outlives the workers.
+  void set_audit(obs::AuditLog* audit) { shared_.audit = audit; }
   // Graceful shutdown (OPS-5): /ready turns 503, listeners close, idle keep-alive connections
   // close, in-flight requests finish within `timeout`, then the workers stop.
   void drain(std::chrono::seconds timeout);

@@ -11,8 +11,10 @@
 
 #include "core/log.h"
 #include "obs/request_id.h"
+#include "proxy/dashboard.h"
 #include "proxy/error_response.h"
 #include "proxy/http_util.h"
+#include "proxy/observe.h"
 #include "proxy/upstream.h"
 #include "router/path.h"
 
@@ -36,19 +38,55 @@ std::string_view header_value(const net::RequestHead& h, http::field f) {
   return it == h.fields.end() ? std::string_view{} : std::string_view(it->value());
 }
 
+// Writes a complete response; counts its body bytes once they are written.
 template <class Response>
-asio::awaitable<bool> write_response(beast::tcp_stream& stream, Response& res) {
+asio::awaitable<bool> write_response(beast::tcp_stream& stream, Exchange& ex, Response& res) {
   stream.expires_after(kSendTimeout);
+  ex.status = res.result_int();
+  ex.mark_first_byte();
   auto [ec, n] = co_await http::async_write(stream, res, use_tuple);
+  if constexpr (std::is_same_v<typename Response::body_type, http::string_body>) {
+    if (!ec) {
+      ex.bytes_sent += res.body().size();
+    }
+  }
   co_return !ec;
+}
+
+std::optional<obs::Rejection> rejection_of(const Error& e) {
+  if (e.is(errc::bad_request)) {
+    return obs::Rejection::BadRequest;
+  }
+  if (e.is(errc::headers_too_large)) {
+    return obs::Rejection::HeadersTooLarge;
+  }
+  if (e.is(errc::uri_too_long)) {
+    return obs::Rejection::UriTooLong;
+  }
+  if (e.is(errc::body_too_large)) {
+    return obs::Rejection::BodyTooLarge;
+  }
+  if (e.is(errc::bad_path)) {
+    return obs::Rejection::BadPath;
+  }
+  if (e.is(errc::blocked_pattern)) {
+    return obs::Rejection::SqlInjection;
+  }
+  if (e.is(errc::method_not_allowed)) {
+    return obs::Rejection::MethodNotAllowed;
+  }
+  if (e.is(errc::overloaded)) {
+    return obs::Rejection::Overloaded;
+  }
+  return std::nullopt;
 }
 
 asio::awaitable<bool> write_error(beast::tcp_stream& stream, Exchange& ex, const Error& e,
                                   unsigned version, bool keep_alive) {
   auto res = make_error_response(e, ex.request_id, version, keep_alive, ex.head_only);
-  ex.status = res.result_int();
-  ex.bytes_sent = res.body().size();
-  co_return co_await write_response(stream, res) && keep_alive;
+  ex.error = e.message();
+  ex.rejection = rejection_of(e);
+  co_return co_await write_response(stream, ex, res) && keep_alive;
 }
 
 // Watches one request for max_concurrent_requests (FEATURES.md OPS-3): the count covers whole
@@ -78,8 +116,24 @@ asio::awaitable<bool> serve_json(beast::tcp_stream& stream, Exchange& ex, http::
     res.content_length(len);
   }
   res.keep_alive(keep_alive);
-  ex.status = res.result_int();
-  co_return co_await write_response(stream, res) && keep_alive;
+  co_return co_await write_response(stream, ex, res) && keep_alive;
+}
+
+asio::awaitable<bool> serve_text(beast::tcp_stream& stream, Exchange& ex, std::string_view type,
+                                 std::string body, bool keep_alive) {
+  http::response<http::string_body> res{http::status::ok, ex.head->version};
+  set_common_headers(res, ex.request_id);
+  res.set(http::field::content_type, type);
+  res.set(http::field::cache_control, "no-store");
+  res.body() = std::move(body);
+  res.prepare_payload();
+  if (ex.head_only) {
+    const auto len = res.body().size();
+    res.body().clear();
+    res.content_length(len);
+  }
+  res.keep_alive(keep_alive);
+  co_return co_await write_response(stream, ex, res) && keep_alive;
 }
 
 asio::awaitable<bool> serve_health(beast::tcp_stream& stream, Exchange& ex, Worker& w,
@@ -124,25 +178,80 @@ asio::awaitable<bool> serve_options(beast::tcp_stream& stream, Exchange& ex, boo
     res.set(http::field::access_control_max_age, "86400");
   }
   res.keep_alive(keep_alive);
-  ex.status = res.result_int();
-  co_return co_await write_response(stream, res) && keep_alive;
+  co_return co_await write_response(stream, ex, res) && keep_alive;
+}
+
+// The proxy's own endpoints. Returns nullopt when `path` is not one of them.
+std::optional<obs::Endpoint> endpoint_of(std::string_view path, Listener on, bool metrics_on) {
+  if (path == "/health") {
+    return obs::Endpoint::Health;
+  }
+  if (path == "/ready") {
+    return obs::Endpoint::Ready;
+  }
+  if (path == "/metrics" && metrics_on) {
+    return obs::Endpoint::Metrics;
+  }
+  if (on == Listener::Main && (path == "/admin" || path.starts_with("/admin/"))) {
+    return obs::Endpoint::Admin;
+  }
+  return std::nullopt;
+}
+
+// The admin API (OBS-5): the dashboard page and its stats. Access control: the admin JWT claims
+// once JWT is configured (issue #4 adds the check here, for every /admin path).
+asio::awaitable<bool> serve_admin(beast::tcp_stream& stream, Exchange& ex, Worker& w,
+                                  std::string_view path, bool keep_alive) {
+  if (path == "/admin") {
+    http::response<http::empty_body> res{http::status::moved_permanently, ex.head->version};
+    set_common_headers(res, ex.request_id);
+    res.set(http::field::location, "/admin/");
+    res.keep_alive(keep_alive);
+    co_return co_await write_response(stream, ex, res) && keep_alive;
+  }
+  if (path == "/admin/") {
+    co_return co_await serve_text(stream, ex, "text/html; charset=utf-8",
+                                  std::string(dashboard_html()), keep_alive);
+  }
+  if (path == "/admin/stats") {
+    co_return co_await serve_json(stream, ex, http::status::ok, stats_json(w.shared, *ex.runtime),
+                                  keep_alive);
+  }
+  co_return co_await write_error(stream, ex, Error::of(errc::no_route, Source::Downstream),
+                                 ex.head->version, keep_alive);
 }
 
 // The request path for one parsed head (DESIGN.md section 1). Returns whether the connection
 // may serve another request.
-asio::awaitable<bool> handle(beast::tcp_stream& stream, Exchange& ex, Worker& w, bool keep_alive) {
+asio::awaitable<bool> handle(beast::tcp_stream& stream, Exchange& ex, Worker& w, Listener on,
+                             bool keep_alive) {
   const net::RequestHead& h = *ex.head;
   const auto& cfg = ex.runtime->config;
   auto [raw_path, raw_query] = router::split_target(h.target);
 
-  // Special endpoints come before routing; they answer any method that can read.
-  if (raw_path == "/health" || raw_path == "/ready") {
+  // Special endpoints come before routing; they answer GET and HEAD.
+  if (auto ep = endpoint_of(raw_path, on, cfg.metrics_enabled)) {
+    ex.endpoint = ep;
     if (h.method != http::verb::get && h.method != http::verb::head) {
       co_return co_await write_error(stream, ex, Error::of(errc::method_not_allowed), h.version,
                                      keep_alive);
     }
-    co_return raw_path == "/health" ? co_await serve_health(stream, ex, w, keep_alive)
-                                    : co_await serve_ready(stream, ex, w, keep_alive);
+    switch (*ep) {
+      case obs::Endpoint::Health:
+        co_return co_await serve_health(stream, ex, w, keep_alive);
+      case obs::Endpoint::Ready:
+        co_return co_await serve_ready(stream, ex, w, keep_alive);
+      case obs::Endpoint::Metrics:
+        co_return co_await serve_text(stream, ex, "text/plain; version=0.0.4; charset=utf-8",
+                                      render_metrics(w.shared), keep_alive);
+      default:
+        co_return co_await serve_admin(stream, ex, w, raw_path, keep_alive);
+    }
+  }
+  if (on == Listener::Metrics) {
+    // The metrics listener serves nothing else.
+    co_return co_await write_error(stream, ex, Error::of(errc::no_route, Source::Downstream),
+                                   h.version, keep_alive);
   }
 
   // Health probes are exempt: a busy proxy is still alive and ready.
@@ -278,7 +387,7 @@ std::string_view to_string(CacheStatus s) noexcept {
   return "BYPASS";
 }
 
-asio::awaitable<void> run_session(tcp::socket socket, Worker& w) {
+asio::awaitable<void> run_session(tcp::socket socket, Worker& w, Listener on) {
   ++w.shared.sessions;
   // Holds Shared, not Worker: a frame still suspended at exit is destroyed with the worker's
   // io_context, when the other Worker members are already gone.
@@ -306,26 +415,32 @@ asio::awaitable<void> run_session(tcp::socket socket, Worker& w) {
       ex.runtime = runtime;
       ex.client = remote;
       ex.start = SteadyClock::now();
+      ex.wall_start = SysClock::now();
       ex.deadline = ex.start + std::chrono::seconds(sc.request_timeout_secs);
       if (hr.error) {
         ex.request_id = obs::new_request_id();
+        ex.trace = obs::start_span({}, {});
         net::RequestHead dummy;
         ex.head = &dummy;
         co_await write_error(stream, ex, *hr.error, 11, false);
+        finish_exchange(ex, w);
         break;
       }
       if (hr.length == 0) {
         break;
       }
+      w.metrics.bytes_received.add(hr.length);
       auto head = net::parse_request_head(
           std::string_view(static_cast<const char*>(buf.data().data()), hr.length),
           net::HeadLimits{sc.security_limits.max_header_size, sc.security_limits.max_uri_length});
       buf.consume(hr.length);
       if (!head) {
         ex.request_id = obs::new_request_id();
+        ex.trace = obs::start_span({}, {});
         net::RequestHead dummy;
         ex.head = &dummy;
         co_await write_error(stream, ex, head.error(), 11, false);
+        finish_exchange(ex, w);
         break;
       }
       ex.head = &*head;
@@ -334,6 +449,11 @@ asio::awaitable<void> run_session(tcp::socket socket, Worker& w) {
         auto it = head->fields.find("X-Request-ID");
         ex.request_id = obs::request_id_for(
             it == head->fields.end() ? std::string_view{} : std::string_view(it->value()));
+        auto tp = head->fields.find("traceparent");
+        auto ts = head->fields.find("tracestate");
+        ex.trace = obs::start_span(
+            tp == head->fields.end() ? std::string_view{} : std::string_view(tp->value()),
+            ts == head->fields.end() ? std::string_view{} : std::string_view(ts->value()));
       }
       // A request body is never read (GET/HEAD carry none worth reading): answer, then close,
       // so unread body bytes are never taken for the next request.
@@ -341,9 +461,11 @@ asio::awaitable<void> run_session(tcp::socket socket, Worker& w) {
       if (head->content_length && *head->content_length > sc.security_limits.max_body_size) {
         co_await write_error(stream, ex, Error::of(errc::body_too_large, Source::Downstream),
                              head->version, false);
+        finish_exchange(ex, w);
         break;
       }
-      bool again = co_await handle(stream, ex, w, keep_alive);
+      bool again = co_await handle(stream, ex, w, on, keep_alive);
+      finish_exchange(ex, w);
       if (!again) {
         break;
       }

@@ -11,6 +11,7 @@
 namespace yg::proxy {
 
 // Runs on `w`'s thread until the connection closes. Never throws.
-boost::asio::awaitable<void> run_session(boost::asio::ip::tcp::socket socket, Worker& w);
+boost::asio::awaitable<void> run_session(boost::asio::ip::tcp::socket socket, Worker& w,
+                                         Listener on = Listener::Main);
 
 }  // namespace yg::proxy

@@ -17,6 +17,7 @@
 
 #include "core/log.h"
 #include "net/splice.h"
+#include "obs/trace.h"
 #include "proxy/conditional.h"
 #include "proxy/error_response.h"
 #include "proxy/http_util.h"
@@ -62,15 +63,37 @@ struct Context {
   const UpstreamReplica& replica;
   bool keep_alive;
   bool client_reusable = false;
+
+  // This replica's series in the worker's shard, or nullptr when metrics are off.
+  obs::ReplicaSeries* series() const {
+    return ex.runtime->config.metrics_enabled ? &w.metrics.replicas[replica.metrics_slot] : nullptr;
+  }
+  void count_error(obs::UpstreamError e) const {
+    if (auto* s = series()) {
+      s->errors[static_cast<std::size_t>(e)].add();
+    }
+  }
 };
+
+template <class Response>
+asio::awaitable<bool> send_response(Context& c, Response& res) {
+  c.ex.status = res.result_int();
+  c.ex.mark_first_byte();
+  c.client.expires_after(kClientSendTimeout);
+  auto [ec, n] = co_await http::async_write(c.client, res, use_tuple);
+  if constexpr (std::is_same_v<typename Response::body_type, http::string_body>) {
+    if (!ec) {
+      c.ex.bytes_sent += res.body().size();
+    }
+  }
+  co_return !ec && c.keep_alive;
+}
 
 asio::awaitable<bool> send_error(Context& c, const Error& e) {
   auto res =
       make_error_response(e, c.ex.request_id, c.ex.head->version, c.keep_alive, c.ex.head_only);
-  c.ex.status = res.result_int();
-  c.client.expires_after(kClientSendTimeout);
-  auto [ec, n] = co_await http::async_write(c.client, res, use_tuple);
-  co_return !ec && c.keep_alive;
+  c.ex.error = e.message();
+  co_return co_await send_response(c, res);
 }
 
 std::optional<uint64_t> parse_u64(std::string_view s) {
@@ -106,6 +129,12 @@ std::optional<uint64_t> unsatisfied_size(const http::fields& h, std::string_view
 // passes for a complete one.
 void finish_body(Context& c, net::ConnectionPtr& conn_ptr, bool upstream_ok, bool client_ok,
                  bool upstream_reusable, bool keep_alive) {
+  if (!upstream_ok) {
+    c.ex.aborted_by_upstream = true;
+    c.count_error(obs::UpstreamError::BodyTruncated);
+  } else if (!client_ok) {
+    c.ex.aborted_by_client = true;
+  }
   if (upstream_ok && client_ok && upstream_reusable) {
     c.w.pool.give_back(c.replica.target, std::move(conn_ptr), c.ex.bucket->pool_size);
   } else {
@@ -127,6 +156,7 @@ asio::awaitable<Attempt> exchange_on(Stream& up, net::ConnectionPtr& conn_ptr,
   const auto timeout = c.replica.timeout;
   static const auto log = log::get("upstream");  // the registry lookup takes a global lock
 
+  const auto sent_at = SteadyClock::now();
   lowest.expires_after(bounded(timeout, c.ex.deadline));
   auto [wec, wn] = co_await http::async_write(up, req, use_tuple);
   if (wec) {
@@ -134,6 +164,8 @@ asio::awaitable<Attempt> exchange_on(Stream& up, net::ConnectionPtr& conn_ptr,
     if (conn.reused && wec != beast::error::timeout) {
       co_return Attempt::StaleRetry;
     }
+    c.count_error(wec == beast::error::timeout ? obs::UpstreamError::Timeout
+                                               : obs::UpstreamError::Io);
     c.client_reusable =
         co_await send_error(c, Error::of(wec == beast::error::timeout ? errc::upstream_timeout
                                                                       : errc::upstream_unreachable,
@@ -157,6 +189,7 @@ asio::awaitable<Attempt> exchange_on(Stream& up, net::ConnectionPtr& conn_ptr,
       co_return Attempt::StaleRetry;  // the pooled connection died while idle
     }
     const bool timed_out = hec == beast::error::timeout;
+    c.count_error(timed_out ? obs::UpstreamError::Timeout : obs::UpstreamError::Io);
     log->warn("request_id={} bucket={} replica={} S3 {}: {}", c.ex.request_id,
               c.ex.bucket->cfg->name, c.replica.cfg->name, timed_out ? "timed out" : "failed",
               hec.message());
@@ -172,6 +205,11 @@ asio::awaitable<Attempt> exchange_on(Stream& up, net::ConnectionPtr& conn_ptr,
   auto& ures = parser.get();
   const unsigned status = ures.result_int();
   c.ex.upstream = c.replica.cfg->name;
+  c.ex.upstream_latency = SteadyClock::now() - sent_at;
+  if (auto* s = c.series()) {
+    s->responses[obs::status_slot(status)].add();
+    s->latency.observe(*c.ex.upstream_latency);
+  }
   const bool success = status == 200 || status == 206 || status == 304;
 
   if (!success) {
@@ -198,6 +236,11 @@ asio::awaitable<Attempt> exchange_on(Stream& up, net::ConnectionPtr& conn_ptr,
     auto s3err = s3::parse_error_xml(body);
     Error e = s3::map_s3_error(status, s3err ? std::string_view(s3err->code) : std::string_view{});
     if (e.is(errc::upstream_auth)) {
+      c.count_error(obs::UpstreamError::Auth);
+    } else if (status >= 500) {
+      c.count_error(obs::UpstreamError::Server);
+    }
+    if (e.is(errc::upstream_auth)) {
       // Loud: the operator must fix credentials or clock; the client cannot.
       log->error("request_id={} bucket={} replica={} S3 refused the proxy's credentials: {} {}",
                  c.ex.request_id, c.ex.bucket->cfg->name, c.replica.cfg->name, status,
@@ -214,10 +257,8 @@ asio::awaitable<Attempt> exchange_on(Stream& up, net::ConnectionPtr& conn_ptr,
       if (auto size = unsatisfied_size(ures.base(), body)) {
         res.set(http::field::content_range, "bytes */" + std::to_string(*size));
       }
-      c.ex.status = res.result_int();
-      c.client.expires_after(kClientSendTimeout);
-      auto [ec, n] = co_await http::async_write(c.client, res, use_tuple);
-      c.client_reusable = !ec && c.keep_alive;
+      c.ex.error = e.message();
+      c.client_reusable = co_await send_response(c, res);
       co_return Attempt::Done;
     }
     c.client_reusable = co_await send_error(c, e);
@@ -258,10 +299,7 @@ asio::awaitable<Attempt> exchange_on(Stream& up, net::ConnectionPtr& conn_ptr,
       }
       nm.set("X-Cache", to_string(c.ex.cache_status));
       nm.keep_alive(c.keep_alive);
-      c.ex.status = 304;
-      c.client.expires_after(kClientSendTimeout);
-      auto [ec, n] = co_await http::async_write(c.client, nm, use_tuple);
-      c.client_reusable = !ec && c.keep_alive;
+      c.client_reusable = co_await send_response(c, nm);
       co_return Attempt::Done;
     }
   }
@@ -296,6 +334,7 @@ asio::awaitable<Attempt> exchange_on(Stream& up, net::ConnectionPtr& conn_ptr,
     res.body().more = false;
     http::serializer<false, http::buffer_body> sr{res};
     c.client.expires_after(kClientSendTimeout);
+    c.ex.mark_first_byte();
     auto [ec, n] = co_await http::async_write_header(c.client, sr, use_tuple);
     if (parser.is_done() && parser.keep_alive()) {
       c.w.pool.give_back(c.replica.target, std::move(conn_ptr), c.ex.bucket->pool_size);
@@ -310,9 +349,11 @@ asio::awaitable<Attempt> exchange_on(Stream& up, net::ConnectionPtr& conn_ptr,
   res.body().more = true;
   http::serializer<false, http::buffer_body> sr{res};
   c.client.expires_after(kClientSendTimeout);
+  c.ex.mark_first_byte();
   auto [hwec, hwn] = co_await http::async_write_header(c.client, sr, use_tuple);
   if (hwec) {
     conn.close();
+    c.ex.aborted_by_client = true;
     c.client_reusable = false;
     co_return Attempt::Done;
   }
@@ -472,6 +513,11 @@ asio::awaitable<bool> proxy_to_s3(beast::tcp_stream& client, Exchange& ex, Worke
     }
   }
   req.set(http::field::user_agent, "yatagarasu/" YG_VERSION);
+  // W3C trace context: S3 sees the proxy's span as the parent (not signed; S3 ignores it).
+  req.set("traceparent", obs::traceparent_header(ex.trace));
+  if (!ex.trace.tracestate.empty()) {
+    req.set("tracestate", ex.trace.tracestate);
+  }
   req.keep_alive(true);
 
   for (int attempt = 0; attempt < 2; ++attempt) {
@@ -483,6 +529,8 @@ asio::awaitable<bool> proxy_to_s3(beast::tcp_stream& client, Exchange& ex, Worke
             ->warn("request_id={} bucket={} replica={} connect failed: {}", ex.request_id,
                    ex.bucket->cfg->name, replica.cfg->name, r.error().message());
         Error e = r.error();
+        c.count_error(e.is(errc::upstream_timeout) ? obs::UpstreamError::Timeout
+                                                   : obs::UpstreamError::Connect);
         if (e.is(errc::upstream_timeout) && SteadyClock::now() >= ex.deadline) {
           e = Error::of(errc::request_timeout, Source::Internal);
         }

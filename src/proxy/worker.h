@@ -15,6 +15,8 @@
 
 #include "core/clock.h"
 #include "net/client/upstream_pool.h"
+#include "obs/audit.h"
+#include "obs/metrics.h"
 #include "proxy/runtime.h"
 
 namespace yg::proxy {
@@ -25,10 +27,17 @@ struct Shared {
   std::atomic<uint64_t> inflight{0};     // requests being handled, streams included
   std::atomic<std::size_t> sessions{0};  // open client connections, all workers (drain waits)
   SteadyClock::time_point started = SteadyClock::now();
+  // Set before the workers start, cleared after they stop; the audit config is read at start.
+  obs::AuditLog* audit = nullptr;
 };
 
+// Which listener a connection came in on: the main one, or metrics.port (which answers only
+// /metrics, /health and /ready).
+enum class Listener : uint8_t { Main, Metrics };
+
 struct Worker {
-  explicit Worker(Shared& s) : shared(s), pool(io.get_executor()) {}
+  explicit Worker(Shared& s)
+      : shared(s), metrics(obs::metrics().add_shard()), pool(io.get_executor()) {}
   Worker(const Worker&) = delete;
   Worker& operator=(const Worker&) = delete;
 
@@ -37,9 +46,11 @@ struct Worker {
   // still suspended are destroyed with `io`, last; on that path they touch only `shared`
   // (which outlives every Worker), never the members below.
   Shared& shared;
+  obs::WorkerMetrics& metrics;  // this worker's shard: only this thread writes it
   boost::asio::io_context io{1};
   net::UpstreamPool pool;
   std::optional<boost::asio::ip::tcp::acceptor> acceptor;
+  std::optional<boost::asio::ip::tcp::acceptor> metrics_acceptor;  // worker 0, metrics.port
   // Sessions waiting for the next request on a keep-alive connection; closed on drain.
   std::unordered_set<boost::beast::tcp_stream*> idle;
 };

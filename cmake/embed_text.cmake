@@ -1,0 +1,22 @@
+# cmake -DIN=file -DOUT=file.cc -DNS=yg::proxy -DFUNC=dashboard_html -P embed_text.cmake
+# Writes a .cc whose function returns the file's text (a raw string literal, split in pieces
+# below the compiler's literal-size comfort zone).
+file(READ "${IN}" text)
+string(FIND "${text}" ")YGEMBED\"" clash)
+if(NOT clash EQUAL -1)
+  message(FATAL_ERROR "${IN} contains the raw-string delimiter )YGEMBED\"")
+endif()
+string(LENGTH "${text}" len)
+set(out "// Generated from ${IN} by cmake/embed_text.cmake. Do not edit.\n")
+string(APPEND out "#include <string_view>\n\nnamespace ${NS} {\n\nstd::string_view ${FUNC}() noexcept {\n")
+string(APPEND out "  static constexpr char kText[] =\n")
+set(pos 0)
+while(pos LESS len)
+  string(SUBSTRING "${text}" ${pos} 8000 piece)
+  string(APPEND out "      R\"YGEMBED(${piece})YGEMBED\"\n")
+  math(EXPR pos "${pos} + 8000")
+endwhile()
+string(APPEND out "      \"\";\n  return {kText, sizeof(kText) - 1};\n}\n\n}  // namespace ${NS}\n")
+file(WRITE "${OUT}.tmp" "${out}")
+file(COPY_FILE "${OUT}.tmp" "${OUT}" ONLY_IF_DIFFERENT)
+file(REMOVE "${OUT}.tmp")

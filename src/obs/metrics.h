@@ -1,0 +1,233 @@
+#pragma once
+// Metrics (FEATURES.md OBS-2, docs/METRICS.md): per-worker shards written without locks or
+// allocation, merged when /metrics or /admin/stats is read.
+//
+// Each worker thread owns one WorkerMetrics and is its only writer: a counter add is a relaxed
+// load + store of the worker's own cache lines, never a locked read-modify-write. Readers on
+// any thread sum the shards with relaxed loads; a scrape may see one worker a few increments
+// ahead of another, never a torn value.
+//
+// Label sets are bounded by construction: buckets and replicas occupy slots assigned from the
+// configuration (at most kBucketSlots / kReplicaSlots; names beyond that share an "_other"
+// slot), methods and statuses map onto fixed tables, rejection reasons are an enum. No key,
+// user or client address is ever a label.
+
+#include <array>
+#include <atomic>
+#include <chrono>
+#include <cstdint>
+#include <deque>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <string_view>
+#include <vector>
+
+namespace yg::obs {
+
+// A counter with one writer (the owning worker thread) and any number of readers.
+class Counter {
+ public:
+  void add(uint64_t n = 1) noexcept {
+    v_.store(v_.load(std::memory_order_relaxed) + n, std::memory_order_relaxed);
+  }
+  uint64_t value() const noexcept { return v_.load(std::memory_order_relaxed); }
+
+ private:
+  std::atomic<uint64_t> v_{0};
+};
+
+// Latency bucket upper bounds, in seconds (Prometheus `le`), shared by every histogram.
+inline constexpr std::array<double, 16> kLatencyBounds = {
+    0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60};
+
+// A latency histogram with one writer. Bucket counts are per bucket (not cumulative); the
+// text format accumulates them.
+class Histogram {
+ public:
+  static constexpr std::size_t kBuckets = kLatencyBounds.size() + 1;  // last: +Inf
+  void observe(std::chrono::nanoseconds d) noexcept;
+  struct Snapshot {
+    std::array<uint64_t, kBuckets> counts{};
+    uint64_t sum_ns = 0;
+    uint64_t count = 0;
+    void merge(const Histogram& h) noexcept;
+  };
+
+ private:
+  std::array<Counter, kBuckets> counts_;
+  Counter sum_ns_;
+  Counter count_;
+};
+
+// Fixed label tables.
+enum class Method : uint8_t { Get, Head, Options, Other, kCount };
+Method method_of(std::string_view verb) noexcept;
+std::string_view to_string(Method m) noexcept;
+
+// Every status the proxy or S3 is expected to produce has its own slot; the rest share
+// "other". Index kStatusCodes.size() is "other".
+inline constexpr std::array<uint16_t, 21> kStatusCodes = {200, 204, 206, 304, 400, 401, 403,
+                                                          404, 405, 408, 412, 413, 414, 416,
+                                                          429, 431, 500, 501, 502, 503, 504};
+inline constexpr std::size_t kStatusSlots = kStatusCodes.size() + 1;
+std::size_t status_slot(unsigned status) noexcept;
+std::string status_label(std::size_t slot);
+
+// Requests refused before routing or by a security rule (FEATURES.md SEC-*, HTTP-2).
+enum class Rejection : uint8_t {
+  BadRequest,       // malformed head, smuggling shapes
+  HeadersTooLarge,  // 431
+  UriTooLong,       // 414
+  BodyTooLarge,     // 413
+  BadPath,          // traversal, bad escapes, NUL, bad UTF-8
+  SqlInjection,
+  MethodNotAllowed,
+  Overloaded,  // max_concurrent_requests
+  kCount
+};
+std::string_view to_string(Rejection r) noexcept;
+
+// Failures talking to S3 (per replica).
+enum class UpstreamError : uint8_t {
+  Connect,        // could not connect (refused, DNS, TLS handshake)
+  Timeout,        // connect, first byte or idle read timed out
+  Io,             // connection reset or closed before the response head
+  BodyTruncated,  // the body failed after the head was relayed
+  Auth,           // S3 refused the proxy's credentials (403 signature/key errors)
+  Server,         // S3 answered 5xx
+  kCount
+};
+std::string_view to_string(UpstreamError e) noexcept;
+
+// Internal endpoints, counted apart from bucket traffic so scrapes and probes do not blur it.
+enum class Endpoint : uint8_t { Health, Ready, Metrics, Admin, kCount };
+std::string_view to_string(Endpoint e) noexcept;
+
+inline constexpr std::size_t kBucketSlots = 64;    // slot 0: "_none" (no bucket); last: "_other"
+inline constexpr std::size_t kReplicaSlots = 128;  // last: "_other"
+inline constexpr uint16_t kNoBucket = 0;
+
+template <class E>
+constexpr std::size_t count_of() {
+  return static_cast<std::size_t>(E::kCount);
+}
+
+struct BucketSeries {
+  std::array<std::array<Counter, kStatusSlots>, count_of<Method>()> requests;
+  Counter bytes_sent;
+  Counter aborted_by_client;    // client left before the body was complete
+  Counter aborted_by_upstream;  // S3 failed mid-body; the client connection was reset
+  Histogram duration;           // request start -> last byte written
+  Histogram ttfb;               // request start -> first response byte handed to the socket
+};
+
+struct ReplicaSeries {
+  std::array<Counter, kStatusSlots> responses;  // S3 response statuses
+  std::array<Counter, count_of<UpstreamError>()> errors;
+  Histogram latency;  // request sent -> response head received
+};
+
+// One worker's shard. Written only by that worker's thread.
+struct WorkerMetrics {
+  std::array<BucketSeries, kBucketSlots> buckets;
+  std::array<ReplicaSeries, kReplicaSlots> replicas;
+  std::array<Counter, count_of<Rejection>()> rejections;
+  std::array<Counter, count_of<Endpoint>()> endpoints;
+  Counter connections_accepted;
+  Counter bytes_received;  // request head bytes
+};
+
+// A recent error, for the dashboard. No secrets: ids, names, statuses and our error codes.
+struct RecentError {
+  int64_t unix_ms = 0;
+  std::string request_id;
+  std::string bucket;
+  unsigned status = 0;
+  std::string what;
+};
+
+// Sums over every shard.
+struct Totals {
+  struct Bucket {
+    std::string name;
+    std::array<std::array<uint64_t, kStatusSlots>, count_of<Method>()> requests{};
+    uint64_t bytes_sent = 0, aborted_by_client = 0, aborted_by_upstream = 0;
+    Histogram::Snapshot duration, ttfb;
+  };
+  struct Replica {
+    std::string bucket, replica;
+    std::array<uint64_t, kStatusSlots> responses{};
+    std::array<uint64_t, count_of<UpstreamError>()> errors{};
+    Histogram::Snapshot latency;
+  };
+  std::vector<Bucket> buckets;    // assigned slots only
+  std::vector<Replica> replicas;  // assigned slots only
+  std::array<uint64_t, count_of<Rejection>()> rejections{};
+  std::array<uint64_t, count_of<Endpoint>()> endpoints{};
+  uint64_t connections_accepted = 0;
+  uint64_t bytes_received = 0;
+};
+
+// Gauges and counters owned outside this module (connection counts, audit, logs), written by
+// their owners and rendered after the registry's own families.
+struct ExternalFamily {
+  std::string name;  // full name, yatagarasu_ prefix included
+  std::string help;
+  std::string type;                                     // "counter" | "gauge"
+  std::vector<std::pair<std::string, double>> samples;  // label text ("" or `{a="b"}`), value
+};
+
+class Registry {
+ public:
+  Registry();
+  // A new shard for a worker; valid until the registry dies.
+  WorkerMetrics& add_shard();
+
+  // Slot for a configured bucket / replica, stable for the process lifetime (a reload that
+  // renames buckets takes new slots; the old ones keep their totals).
+  uint16_t bucket_slot(std::string_view bucket);
+  uint16_t replica_slot(std::string_view bucket, std::string_view replica);
+
+  // Process-wide events (rare; atomics shared by all threads).
+  void reload_result(bool ok) noexcept;
+  void set_config_generation(uint64_t g) noexcept { generation_.store(g); }
+  uint64_t config_generation() const noexcept { return generation_.load(); }
+
+  // Recent 5xx and upstream failures (a short mutex; errors only).
+  void record_error(RecentError e);
+  std::vector<RecentError> recent_errors() const;
+
+  Totals totals() const;
+  // Prometheus text exposition format 0.0.4.
+  std::string render(const std::vector<ExternalFamily>& external) const;
+
+  // For tests: set the registry back to its empty state (no shard may be in use).
+  void reset_for_test();
+
+ private:
+  mutable std::mutex mu_;  // shards_ list, slot names, recent errors; never the request path
+  std::deque<std::unique_ptr<WorkerMetrics>> shards_;
+  std::vector<std::string> bucket_names_;                           // by slot
+  std::vector<std::pair<std::string, std::string>> replica_names_;  // by slot
+  std::deque<RecentError> recent_;
+  std::atomic<uint64_t> reloads_ok_{0}, reloads_failed_{0}, generation_{1};
+  std::chrono::system_clock::time_point started_;
+};
+
+// The process-wide registry.
+Registry& metrics();
+
+// Process figures read from /proc/self at scrape time.
+struct ProcessStats {
+  uint64_t resident_bytes = 0;
+  uint64_t virtual_bytes = 0;
+  uint64_t open_fds = 0;
+  double cpu_seconds = 0;
+};
+ProcessStats read_process_stats();
+
+// Prometheus label value escaping (backslash, double quote, newline).
+std::string escape_label(std::string_view v);
+
+}  // namespace yg::obs

@@ -1,0 +1,329 @@
+#include "proxy/observe.h"
+
+#include <boost/json/array.hpp>
+
+#include "core/log.h"
+#include "obs/request_log.h"
+
+#ifndef YG_VERSION
+#define YG_VERSION "0.0.0"
+#endif
+
+namespace yg::proxy {
+namespace {
+
+double ms_of(SteadyClock::duration d) {
+  return std::chrono::duration<double, std::milli>(d).count();
+}
+
+std::string_view lower_cache_status(CacheStatus s) {
+  switch (s) {
+    case CacheStatus::Miss:
+      return "miss";
+    case CacheStatus::Hit:
+      return "hit";
+    case CacheStatus::Stale:
+      return "stale";
+    case CacheStatus::Revalidated:
+      return "revalidated";
+    case CacheStatus::Bypass:
+      break;
+  }
+  return "bypass";
+}
+
+std::string_view header_or_empty(const net::RequestHead& h, boost::beast::http::field f) {
+  auto it = h.fields.find(f);
+  return it == h.fields.end() ? std::string_view{} : std::string_view(it->value());
+}
+
+void record_metrics(const Exchange& ex, Worker& w, SteadyClock::duration duration) {
+  obs::WorkerMetrics& m = w.metrics;
+  if (ex.rejection) {
+    m.rejections[static_cast<std::size_t>(*ex.rejection)].add();
+  }
+  if (ex.endpoint) {
+    m.endpoints[static_cast<std::size_t>(*ex.endpoint)].add();
+    return;
+  }
+  auto& b = m.buckets[ex.bucket != nullptr ? ex.bucket->metrics_slot : obs::kNoBucket];
+  const auto method = obs::method_of(ex.head->method_string);
+  b.requests[static_cast<std::size_t>(method)][obs::status_slot(ex.status)].add();
+  b.bytes_sent.add(ex.bytes_sent);
+  b.duration.observe(duration);
+  if (ex.first_byte) {
+    b.ttfb.observe(*ex.first_byte - ex.start);
+  }
+  if (ex.aborted_by_client) {
+    b.aborted_by_client.add();
+  }
+  if (ex.aborted_by_upstream) {
+    b.aborted_by_upstream.add();
+  }
+}
+
+}  // namespace
+
+void finish_exchange(Exchange& ex, Worker& w) {
+  const auto now = SteadyClock::now();
+  const auto duration = now - ex.start;
+  const auto& cfg = ex.runtime->config;
+  if (cfg.metrics_enabled) {
+    record_metrics(ex, w, duration);
+  }
+  if (ex.status >= 500 || ex.aborted_by_upstream) {
+    obs::metrics().record_error(obs::RecentError{
+        std::chrono::duration_cast<std::chrono::milliseconds>(ex.wall_start.time_since_epoch())
+            .count(),
+        ex.request_id, ex.bucket != nullptr ? ex.bucket->cfg->name : std::string(), ex.status,
+        ex.aborted_by_upstream ? "S3 failed mid-body" : ex.error});
+  }
+
+  const bool want_access = cfg.logging.access_log;
+  const bool want_audit = w.shared.audit != nullptr && !ex.endpoint;
+  const bool slow =
+      cfg.observability.slow_query.enabled &&
+      duration >= std::chrono::milliseconds(cfg.observability.slow_query.threshold_ms);
+  if (!want_access && !want_audit && !slow) {
+    return;
+  }
+  static const auto access_log = log::get_structured("access");
+  // Probes and scrapes would drown the access log: their lines are at debug level.
+  const auto level = ex.endpoint ? spdlog::level::debug : spdlog::level::info;
+  if (!want_audit && !slow && !access_log->should_log(level)) {
+    return;
+  }
+
+  const net::RequestHead& h = *ex.head;
+  const std::string client_ip = ex.client.address().to_string();
+  const std::string trace_id = obs::trace_id_hex(ex.trace);
+  const std::string_view target = h.target;
+  const std::string_view path = target.substr(0, target.find('?'));
+  obs::RequestRecord r;
+  r.time = ex.wall_start;
+  r.request_id = ex.request_id;
+  r.trace_id = trace_id;
+  r.client_ip = client_ip;
+  r.bucket = ex.bucket != nullptr ? std::string_view(ex.bucket->cfg->name) : std::string_view{};
+  r.key = ex.key;
+  r.method = h.method_string;
+  r.path = path;
+  r.status = ex.status;
+  r.bytes_sent = ex.bytes_sent;
+  r.duration_ms = ms_of(duration);
+  if (ex.first_byte) {
+    r.ttfb_ms = ms_of(*ex.first_byte - ex.start);
+  }
+  if (ex.upstream_latency) {
+    r.upstream_ms = ms_of(*ex.upstream_latency);
+  }
+  r.cache_status = lower_cache_status(ex.cache_status);
+  r.replica = ex.upstream;
+  r.user_agent = header_or_empty(h, boost::beast::http::field::user_agent);
+  r.referer = header_or_empty(h, boost::beast::http::field::referer);
+  r.error = ex.error;
+  r.aborted = ex.aborted_by_client || ex.aborted_by_upstream;
+
+  if (want_access && access_log->should_log(level)) {
+    access_log->log(level, log::format() == log::Format::Json ? obs::access_json_members(r)
+                                                              : obs::access_text(r));
+  }
+  if (want_audit) {
+    w.shared.audit->submit(obs::audit_json(r));
+  }
+  if (slow) {
+    static const auto slow_log = log::get("slow");
+    const auto& sq = cfg.observability.slow_query;
+    const auto lvl = spdlog::level::from_str(sq.log_level);
+    if (sq.include_breakdown) {
+      slow_log->log(lvl,
+                    "request_id={} bucket={} status={} took {:.1f} ms (threshold {} ms): time to "
+                    "first byte {:.1f} ms, S3 response head {:.1f} ms, {} body bytes",
+                    ex.request_id, r.bucket, ex.status, r.duration_ms, sq.threshold_ms,
+                    r.ttfb_ms.value_or(0), r.upstream_ms.value_or(0), ex.bytes_sent);
+    } else {
+      slow_log->log(lvl, "request_id={} bucket={} status={} took {:.1f} ms (threshold {} ms)",
+                    ex.request_id, r.bucket, ex.status, r.duration_ms, sq.threshold_ms);
+    }
+  }
+}
+
+std::string render_metrics(const Shared& shared) {
+  std::vector<obs::ExternalFamily> ext;
+  ext.push_back({"yatagarasu_active_connections",
+                 "Open client connections.",
+                 "gauge",
+                 {{"", static_cast<double>(shared.sessions.load())}}});
+  ext.push_back({"yatagarasu_inflight_requests",
+                 "Requests being handled (streams included; probes excluded).",
+                 "gauge",
+                 {{"", static_cast<double>(shared.inflight.load())}}});
+  ext.push_back({"yatagarasu_log_lines_dropped_total",
+                 "Log lines overwritten because the async log queue was full.",
+                 "counter",
+                 {{"", static_cast<double>(log::dropped())}}});
+  if (shared.audit != nullptr) {
+    const auto st = shared.audit->stats();
+    ext.push_back({"yatagarasu_audit_records_written_total",
+                   "Audit lines written by every sink.",
+                   "counter",
+                   {{"", static_cast<double>(st.written)}}});
+    ext.push_back({"yatagarasu_audit_records_dropped_total",
+                   "Audit lines dropped because the queue was full.",
+                   "counter",
+                   {{"", static_cast<double>(st.dropped)}}});
+    ext.push_back({"yatagarasu_audit_write_errors_total",
+                   "Audit sink writes that failed.",
+                   "counter",
+                   {{"", static_cast<double>(st.write_errors)}}});
+    ext.push_back({"yatagarasu_audit_queue_length",
+                   "Audit lines waiting for the writer.",
+                   "gauge",
+                   {{"", static_cast<double>(st.queued)}}});
+  }
+  return obs::metrics().render(ext);
+}
+
+namespace {
+
+boost::json::array histogram_json(const obs::Histogram::Snapshot& h) {
+  boost::json::array a;
+  for (auto c : h.counts) {
+    a.push_back(c);
+  }
+  return a;
+}
+
+}  // namespace
+
+boost::json::object stats_json(const Shared& shared, const Runtime& rt) {
+  const auto t = obs::metrics().totals();
+  boost::json::object o;
+  o["version"] = YG_VERSION;
+  o["time_ms"] =
+      std::chrono::duration_cast<std::chrono::milliseconds>(SysClock::now().time_since_epoch())
+          .count();
+  o["uptime_seconds"] = std::chrono::duration<double>(SteadyClock::now() - shared.started).count();
+  o["config_generation"] = obs::metrics().config_generation();
+  o["active_connections"] = shared.sessions.load();
+  o["inflight_requests"] = shared.inflight.load();
+  o["connections_accepted"] = t.connections_accepted;
+
+  boost::json::array bounds;
+  for (double b : obs::kLatencyBounds) {
+    bounds.push_back(b);
+  }
+  o["latency_bounds_seconds"] = std::move(bounds);
+
+  obs::Histogram::Snapshot all_duration, all_ttfb;
+  uint64_t total = 0, bytes = 0;
+  std::array<uint64_t, 6> classes{};  // index = status / 100
+  boost::json::array buckets;
+  for (const auto& b : t.buckets) {
+    uint64_t n = 0, errors = 0;
+    for (const auto& by_status : b.requests) {
+      for (std::size_t k = 0; k < obs::kStatusSlots; ++k) {
+        const unsigned code = k < obs::kStatusCodes.size() ? obs::kStatusCodes[k] : 599;
+        n += by_status[k];
+        classes[std::min<unsigned>(code / 100, 5)] += by_status[k];
+        if (code >= 500) {
+          errors += by_status[k];
+        }
+      }
+    }
+    total += n;
+    bytes += b.bytes_sent;
+    for (std::size_t i = 0; i < obs::Histogram::kBuckets; ++i) {
+      all_duration.counts[i] += b.duration.counts[i];
+      all_ttfb.counts[i] += b.ttfb.counts[i];
+    }
+    all_duration.count += b.duration.count;
+    all_duration.sum_ns += b.duration.sum_ns;
+    all_ttfb.count += b.ttfb.count;
+    all_ttfb.sum_ns += b.ttfb.sum_ns;
+    boost::json::object bo;
+    bo["name"] = b.name;
+    bo["requests"] = n;
+    bo["server_errors"] = errors;
+    bo["bytes_sent"] = b.bytes_sent;
+    bo["aborted"] = b.aborted_by_client + b.aborted_by_upstream;
+    buckets.push_back(std::move(bo));
+  }
+  o["requests_total"] = total;
+  o["bytes_sent_total"] = bytes;
+  boost::json::object by_class;
+  for (unsigned c = 1; c <= 5; ++c) {
+    by_class[std::to_string(c) + "xx"] = classes[c];
+  }
+  o["requests_by_class"] = std::move(by_class);
+  o["request_duration"] = histogram_json(all_duration);
+  o["time_to_first_byte"] = histogram_json(all_ttfb);
+  o["buckets"] = std::move(buckets);
+
+  boost::json::array replicas;
+  for (const auto& r : t.replicas) {
+    uint64_t responses = 0, errors = 0;
+    for (auto v : r.responses) {
+      responses += v;
+    }
+    boost::json::object eo;
+    for (std::size_t k = 0; k < r.errors.size(); ++k) {
+      errors += r.errors[k];
+      eo[obs::to_string(static_cast<obs::UpstreamError>(k))] = r.errors[k];
+    }
+    boost::json::object ro;
+    ro["bucket"] = r.bucket;
+    ro["replica"] = r.replica;
+    ro["responses"] = responses;
+    ro["errors"] = errors;
+    ro["errors_by_kind"] = std::move(eo);
+    ro["latency"] = histogram_json(r.latency);
+    replicas.push_back(std::move(ro));
+  }
+  o["replicas"] = std::move(replicas);
+
+  boost::json::object rej;
+  for (std::size_t k = 0; k < t.rejections.size(); ++k) {
+    rej[obs::to_string(static_cast<obs::Rejection>(k))] = t.rejections[k];
+  }
+  o["rejections"] = std::move(rej);
+
+  // Filled by the cache (issue #6) and circuit breakers (issue #8) when they exist; the page
+  // says "not configured" for empty lists.
+  boost::json::object cache;
+  cache["enabled"] = rt.config.cache.enabled;
+  cache["layers"] = boost::json::array();
+  o["cache"] = std::move(cache);
+  o["breakers"] = boost::json::array();
+
+  boost::json::array recent;
+  for (const auto& e : obs::metrics().recent_errors()) {
+    boost::json::object eo;
+    eo["time_ms"] = e.unix_ms;
+    eo["request_id"] = e.request_id;
+    eo["bucket"] = e.bucket;
+    eo["status"] = e.status;
+    eo["what"] = e.what;
+    recent.push_back(std::move(eo));
+  }
+  o["recent_errors"] = std::move(recent);
+
+  const auto ps = obs::read_process_stats();
+  boost::json::object proc;
+  proc["resident_bytes"] = ps.resident_bytes;
+  proc["open_fds"] = ps.open_fds;
+  proc["cpu_seconds"] = ps.cpu_seconds;
+  o["process"] = std::move(proc);
+  if (shared.audit != nullptr) {
+    const auto st = shared.audit->stats();
+    boost::json::object a;
+    a["written"] = st.written;
+    a["dropped"] = st.dropped;
+    a["write_errors"] = st.write_errors;
+    a["queued"] = st.queued;
+    o["audit"] = std::move(a);
+  }
+  return o;
+}
+
+}  // namespace yg::proxy
