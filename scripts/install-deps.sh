@@ -20,6 +20,7 @@ apt_packages=(
   libspdlog-dev libfmt-dev libhiredis-dev liburing-dev libssl-dev
   libgtest-dev libgmock-dev libbenchmark-dev
   wrk nginx-light redis-server curl python3-venv
+  chromium
 )
 
 log() { printf '[install-deps] %s\n' "$*" >&2; }
@@ -94,9 +95,32 @@ install_venv() {
   echo "$want" >"$stamp"
 }
 
+# playwright-core (browser tests) goes to ${tools}/node, pinned by tests/browser/package.json;
+# it drives Debian's chromium and downloads no browser of its own.
+install_node_modules() {
+  local dir want stamp
+  dir="${YG_TOOLS_DIR:-$HOME/.cache/yatagarasu-tools}/node"
+  stamp="$dir/.yg-package.sha256"
+  want="$(sha256sum "$here/../tests/browser/package.json" | cut -d' ' -f1)"
+  if [ -d "$dir/node_modules/playwright-core" ] && [ -f "$stamp" ] && [ "$(cat "$stamp")" = "$want" ]; then
+    return 0
+  fi
+  if ! command -v npm >/dev/null 2>&1; then
+    # Debian's node + npm, unless a node that bundles npm is already installed.
+    apt_packages=(nodejs npm)
+    install_apt
+  fi
+  log "installing playwright-core into $dir"
+  mkdir -p "$dir"
+  cp "$here/../tests/browser/package.json" "$dir/package.json"
+  (cd "$dir" && PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD=1 npm install --no-audit --no-fund --silent)
+  echo "$want" >"$stamp"
+}
+
 if [ "${YG_SKIP_APT:-0}" != 1 ]; then
   install_apt
   stop_system_nginx
 fi
 install_venv
+install_node_modules
 yg_venv_dir

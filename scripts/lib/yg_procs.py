@@ -144,3 +144,20 @@ def tail_text(path: Union[str, Path], lines: int = 40) -> str:
     except OSError:
         return ""
     return "\n".join(data.decode("utf-8", "replace").splitlines()[-lines:])
+
+
+def wait_until(pred, timeout: float = 10.0, what: str = "condition",
+               interval: float = 0.05) -> None:
+    """Polls `pred` until it returns true; AssertionError naming `what` after `timeout` s.
+    Exceptions from `pred` count as "not yet" (a server still starting)."""
+    deadline = time.monotonic() + timeout
+    last_exc = None
+    while time.monotonic() < deadline:
+        try:
+            if pred():
+                return
+        except Exception as e:  # noqa: BLE001 - reported below if it never succeeds
+            last_exc = e
+        time.sleep(interval)
+    raise AssertionError(f"timed out after {timeout} s waiting for {what}"
+                         + (f" (last error: {last_exc!r})" if last_exc else ""))

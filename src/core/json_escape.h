@@ -11,8 +11,14 @@ namespace yg {
 template <class Out>
 void append_json_escaped(Out& out, std::string_view s) {
   static constexpr char kHex[] = "0123456789abcdef";
-  for (char ch : s) {
-    const auto c = static_cast<unsigned char>(ch);
+  std::size_t run = 0;  // start of the pending run of bytes that need no escape
+  for (std::size_t i = 0; i < s.size(); ++i) {
+    const auto c = static_cast<unsigned char>(s[i]);
+    if (c >= 0x20 && c != '"' && c != '\\' && c != 0x7f) {
+      continue;
+    }
+    out.append(s.data() + run, s.data() + i);
+    run = i + 1;
     const char* esc = nullptr;
     switch (c) {
       case '"':
@@ -35,13 +41,12 @@ void append_json_escaped(Out& out, std::string_view s) {
     }
     if (esc != nullptr) {
       out.append(esc, esc + 2);
-    } else if (c < 0x20 || c == 0x7f) {
+    } else {
       const char u[] = {'\\', 'u', '0', '0', kHex[c >> 4], kHex[c & 0xf]};
       out.append(u, u + sizeof(u));
-    } else {
-      out.push_back(ch);
     }
   }
+  out.append(s.data() + run, s.data() + s.size());
 }
 
 }  // namespace yg

@@ -15,6 +15,7 @@ namespace {
 
 std::mutex g_mu;
 spdlog::sink_ptr g_sink;
+spdlog::sink_ptr g_structured_sink;
 spdlog::level::level_enum g_level = spdlog::level::info;
 Format g_format = Format::Text;
 bool g_async = false;
@@ -57,18 +58,21 @@ void apply(const std::shared_ptr<spdlog::logger>& lg) {
 
 // Called with g_mu held.
 std::shared_ptr<spdlog::logger> make_logger(const std::string& module) {
-  if (!g_sink) {
-    g_sink = std::make_shared<spdlog::sinks::stderr_sink_mt>();
+  // A sink holds one formatter, set by whichever logger set it last: loggers with the
+  // structured pattern get a sink of their own. Both write whole lines to stderr.
+  auto& sink = g_structured.count(module) != 0 ? g_structured_sink : g_sink;
+  if (!sink) {
+    sink = std::make_shared<spdlog::sinks::stderr_sink_mt>();
   }
   std::shared_ptr<spdlog::logger> lg;
   if (g_async) {
     if (!g_pool) {
       g_pool = std::make_shared<spdlog::details::thread_pool>(kAsyncQueue, 1);
     }
-    lg = std::make_shared<spdlog::async_logger>(module, g_sink, g_pool,
+    lg = std::make_shared<spdlog::async_logger>(module, sink, g_pool,
                                                 spdlog::async_overflow_policy::overrun_oldest);
   } else {
-    lg = std::make_shared<spdlog::logger>(module, g_sink);
+    lg = std::make_shared<spdlog::logger>(module, sink);
   }
   apply(lg);
   spdlog::register_logger(lg);

@@ -280,7 +280,8 @@ struct AuditLog::State {
   std::deque<std::string> queue;
   std::size_t capacity;
   bool closing = false;
-  bool idle = true;  // the writer holds no batch
+  bool idle = true;             // the writer holds no batch
+  bool writer_waiting = false;  // submit() wakes the writer only when it sleeps
   std::vector<std::unique_ptr<AuditSink>> sinks;
   std::atomic<uint64_t> written{0}, dropped{0}, write_errors{0};
 
@@ -291,7 +292,9 @@ struct AuditLog::State {
         std::unique_lock lk(mu);
         idle = true;
         drained.notify_all();
+        writer_waiting = true;
         wake.wait(lk, [&] { return closing || !queue.empty(); });
+        writer_waiting = false;
         if (queue.empty()) {
           return;  // closing and nothing left
         }
@@ -340,6 +343,9 @@ bool AuditLog::submit(std::string line) {
       return false;
     }
     s.queue.push_back(std::move(line));
+    if (!s.writer_waiting) {
+      return true;  // the writer is busy and takes this line with its next batch
+    }
   }
   s.wake.notify_one();
   return true;

@@ -45,25 +45,41 @@ std::string fmt_double(double v) {
   return fmt::format("{}", v);
 }
 
-void header(std::string& out, std::string_view name, std::string_view type, std::string_view help) {
+using Buf = fmt::memory_buffer;
+
+void header(Buf& out, std::string_view name, std::string_view type, std::string_view help) {
   fmt::format_to(std::back_inserter(out), "# HELP {} {}\n# TYPE {} {}\n", name, help, name, type);
 }
 
-void histogram_lines(std::string& out, std::string_view name, std::string_view labels,
+// The `le` label values, formatted once.
+const std::array<std::string, Histogram::kBuckets>& le_labels() {
+  static const auto labels = [] {
+    std::array<std::string, Histogram::kBuckets> a;
+    for (std::size_t i = 0; i < kLatencyBounds.size(); ++i) {
+      a[i] = fmt_double(kLatencyBounds[i]);
+    }
+    a.back() = "+Inf";
+    return a;
+  }();
+  return labels;
+}
+
+void histogram_lines(Buf& out, std::string_view name, std::string_view labels,
                      const Histogram::Snapshot& h) {
   // `labels` is `a="b",c="d"` (no braces) or empty.
-  const std::string sep = labels.empty() ? "" : ",";
+  const std::string_view sep = labels.empty() ? "" : ",";
+  const auto& le = le_labels();
+  auto it = std::back_inserter(out);
   uint64_t cumulative = 0;
   for (std::size_t i = 0; i < Histogram::kBuckets; ++i) {
     cumulative += h.counts[i];
-    const std::string le = i < kLatencyBounds.size() ? fmt_double(kLatencyBounds[i]) : "+Inf";
-    fmt::format_to(std::back_inserter(out), "{}_bucket{{{}{}le=\"{}\"}} {}\n", name, labels, sep,
-                   le, cumulative);
+    fmt::format_to(it, "{}_bucket{{{}{}le=\"{}\"}} {}\n", name, labels, sep, le[i], cumulative);
   }
-  const std::string braces = labels.empty() ? "" : fmt::format("{{{}}}", labels);
-  fmt::format_to(std::back_inserter(out), "{}_sum{} {}\n", name, braces,
-                 fmt_double(static_cast<double>(h.sum_ns) / 1e9));
-  fmt::format_to(std::back_inserter(out), "{}_count{} {}\n", name, braces, h.count);
+  const std::string_view open = labels.empty() ? "" : "{";
+  const std::string_view close = labels.empty() ? "" : "}";
+  fmt::format_to(it, "{}_sum{}{}{} {}\n", name, open, labels, close,
+                 static_cast<double>(h.sum_ns) / 1e9);
+  fmt::format_to(it, "{}_count{}{}{} {}\n", name, open, labels, close, h.count);
 }
 
 }  // namespace
@@ -315,8 +331,7 @@ Totals Registry::totals() const {
 
 std::string Registry::render(const std::vector<ExternalFamily>& external) const {
   const Totals t = totals();
-  std::string out;
-  out.reserve(16 * 1024);
+  Buf out;
   auto it = std::back_inserter(out);
 
   header(out, "yatagarasu_requests_total", "counter",
@@ -446,7 +461,7 @@ std::string Registry::render(const std::vector<ExternalFamily>& external) const 
                  fmt_double(std::chrono::duration<double>(now - started_).count()));
   header(out, "yatagarasu_build_info", "gauge", "Always 1; the version is a label.");
   fmt::format_to(it, "yatagarasu_build_info{{version=\"{}\"}} 1\n", YG_VERSION);
-  return out;
+  return fmt::to_string(out);
 }
 
 void Registry::reset_for_test() {

@@ -1,9 +1,8 @@
 #include "obs/request_log.h"
 
-#include <fmt/chrono.h>
 #include <fmt/format.h>
 
-#include <ctime>
+#include <charconv>
 
 #include "core/json_escape.h"
 
@@ -30,12 +29,16 @@ class JsonWriter {
   }
   void num(std::string_view k, uint64_t v) {
     key(k);
-    fmt::format_to(std::back_inserter(out_), "{}", v);
+    char buf[24];
+    auto r = std::to_chars(buf, buf + sizeof(buf), v);
+    out_.append(buf, r.ptr);
   }
   void ms(std::string_view k, std::optional<double> v) {
     key(k);
     if (v) {
-      fmt::format_to(std::back_inserter(out_), "{:.3f}", *v);
+      char buf[32];
+      auto r = std::to_chars(buf, buf + sizeof(buf), *v, std::chars_format::fixed, 3);
+      out_.append(buf, r.ptr);
     } else {
       out_ += "null";
     }
@@ -92,12 +95,27 @@ void text_value(std::string& out, std::string_view k, std::string_view v) {
 }  // namespace
 
 std::string rfc3339_utc(std::chrono::system_clock::time_point t) {
-  const auto ms =
-      std::chrono::duration_cast<std::chrono::milliseconds>(t.time_since_epoch()).count();
-  const std::time_t secs = static_cast<std::time_t>(ms / 1000);
-  std::tm tm{};
-  gmtime_r(&secs, &tm);
-  return fmt::format("{:%Y-%m-%dT%H:%M:%S}.{:03d}Z", tm, static_cast<int>(ms % 1000));
+  using namespace std::chrono;
+  const auto ms = floor<milliseconds>(t);
+  const auto day = floor<days>(ms);
+  const year_month_day ymd{day};
+  const hh_mm_ss hms{ms - day};
+  // YYYY-MM-DDTHH:MM:SS.mmmZ, digits written directly (this runs once per audit line).
+  char b[] = "0000-00-00T00:00:00.000Z";
+  auto put = [&b](int pos, unsigned v, int width) {
+    for (int i = width - 1; i >= 0; --i) {
+      b[pos + i] = static_cast<char>('0' + v % 10);
+      v /= 10;
+    }
+  };
+  put(0, static_cast<unsigned>(static_cast<int>(ymd.year())), 4);
+  put(5, static_cast<unsigned>(ymd.month()), 2);
+  put(8, static_cast<unsigned>(ymd.day()), 2);
+  put(11, static_cast<unsigned>(hms.hours().count()), 2);
+  put(14, static_cast<unsigned>(hms.minutes().count()), 2);
+  put(17, static_cast<unsigned>(hms.seconds().count()), 2);
+  put(20, static_cast<unsigned>(hms.subseconds().count()), 3);
+  return std::string(b, sizeof(b) - 1);
 }
 
 std::string access_json_members(const RequestRecord& r) {

@@ -25,7 +25,7 @@ import catalog  # noqa: E402
 import yg_moto  # noqa: E402
 from fault_server import FaultServer  # noqa: E402
 from layouts import standard_buckets  # noqa: E402
-from proxy import Proxy, config_doc, register_secret  # noqa: E402
+from proxy import KNOWN_SECRETS, Proxy, config_doc, register_secret  # noqa: E402
 import yg_procs  # noqa: E402
 
 
@@ -41,6 +41,30 @@ def pytest_collection_modifyitems(config, items):
 
 def binary_path() -> Path:
     return Path(os.environ.get("YG_BINARY", REPO / "build" / "yatagarasu"))
+
+
+def _proxy_log_files(base: Path):
+    """Every log a proxy wrote during the run: stderr/stdout captures and audit files."""
+    for f in base.rglob("*"):
+        n = f.name
+        if f.is_file() and (n.endswith(".stderr.log") or n.endswith(".stdout.log")
+                            or n.startswith("audit")):
+            yield f
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _no_secret_in_any_log(tmp_path_factory):
+    """OBS-3 over the whole run: after the last test, every proxy log and audit file written
+    anywhere in this session is searched for every secret any test registered (S3 secret keys,
+    bearer tokens, presigned signatures, cookies), including secrets registered after that
+    proxy stopped. A hit fails the run (as a teardown error)."""
+    yield
+    base = tmp_path_factory.getbasetemp()
+    hits = []
+    for f in _proxy_log_files(base):
+        data = f.read_bytes()
+        hits += [f"{s[:4]}... in {f.relative_to(base)}" for s in KNOWN_SECRETS if s.encode() in data]
+    assert not hits, "secrets found in logs: " + "; ".join(hits)
 
 
 @pytest.fixture(scope="session")

@@ -31,6 +31,29 @@ TEST(Log, JsonLinesEscapeTheMessage) {
   ASSERT_TRUE(init("info", Format::Text));
 }
 
+// Structured loggers splice their members into the line's object, and do not change how the
+// other loggers format (they share stderr, not a formatter).
+TEST(Log, StructuredLinesAreOneObject) {
+  ASSERT_TRUE(init("info", Format::Json));
+  testing::internal::CaptureStderr();
+  get_structured("test_access")->info(R"("status":200,"key":"a\"b")");
+  get("test")->info("plain");
+  get_structured("test_access")->flush();
+  get("test")->flush();
+  const std::string out = testing::internal::GetCapturedStderr();
+  std::istringstream lines(out);
+  std::string line;
+  std::getline(lines, line);
+  auto a = boost::json::parse(line).as_object();
+  EXPECT_EQ(a.at("module").as_string(), "test_access");
+  EXPECT_EQ(a.at("status").as_int64(), 200);
+  EXPECT_EQ(a.at("key").as_string(), "a\"b");
+  std::getline(lines, line);
+  auto b = boost::json::parse(line).as_object();
+  EXPECT_EQ(b.at("msg").as_string(), "plain");
+  ASSERT_TRUE(init("info", Format::Text));
+}
+
 // An unknown level name is refused instead of silently logging everything or nothing.
 TEST(Log, RejectsUnknownLevel) {
   EXPECT_FALSE(init("verbose", Format::Text));
