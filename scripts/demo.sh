@@ -99,6 +99,8 @@ Try:
   curl -i -X PUT $base/demo/hello.txt                         # 405, read-only
   curl -s $base/health; echo                                  # liveness
   curl -s $base/ready; echo                                   # readiness
+  curl -s $base/metrics | grep yatagarasu_requests_total      # Prometheus metrics
+  # open $base/admin/ in a browser: the live dashboard
 
 Proxy log: $work/proxy.log  (config: config/demo.yaml)
 Press Ctrl-C to stop.

@@ -18,7 +18,8 @@
 namespace yg::proxy {
 
 enum class CacheStatus { Bypass, Miss, Hit, Stale, Revalidated };
-std::string_view to_string(CacheStatus s) noexcept;
+std::string_view to_string(CacheStatus s) noexcept;  // X-Cache value: "HIT", ...
+std::string_view log_name(CacheStatus s) noexcept;   // in access/audit lines: "hit", ...
 
 struct Exchange {
   // request

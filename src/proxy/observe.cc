@@ -16,22 +16,6 @@ double ms_of(SteadyClock::duration d) {
   return std::chrono::duration<double, std::milli>(d).count();
 }
 
-std::string_view lower_cache_status(CacheStatus s) {
-  switch (s) {
-    case CacheStatus::Miss:
-      return "miss";
-    case CacheStatus::Hit:
-      return "hit";
-    case CacheStatus::Stale:
-      return "stale";
-    case CacheStatus::Revalidated:
-      return "revalidated";
-    case CacheStatus::Bypass:
-      break;
-  }
-  return "bypass";
-}
-
 std::string_view header_or_empty(const net::RequestHead& h, boost::beast::http::field f) {
   auto it = h.fields.find(f);
   return it == h.fields.end() ? std::string_view{} : std::string_view(it->value());
@@ -117,7 +101,7 @@ void finish_exchange(Exchange& ex, Worker& w) {
   if (ex.upstream_latency) {
     r.upstream_ms = ms_of(*ex.upstream_latency);
   }
-  r.cache_status = lower_cache_status(ex.cache_status);
+  r.cache_status = log_name(ex.cache_status);
   r.replica = ex.upstream;
   r.user_agent = header_or_empty(h, boost::beast::http::field::user_agent);
   r.referer = header_or_empty(h, boost::beast::http::field::referer);

@@ -53,30 +53,23 @@ asio::awaitable<bool> write_response(beast::tcp_stream& stream, Exchange& ex, Re
   co_return !ec;
 }
 
+// Errors that are refusals of the request itself, for yatagarasu_rejected_requests_total.
+constexpr std::pair<errc, obs::Rejection> kRejections[] = {
+    {errc::bad_request, obs::Rejection::BadRequest},
+    {errc::headers_too_large, obs::Rejection::HeadersTooLarge},
+    {errc::uri_too_long, obs::Rejection::UriTooLong},
+    {errc::body_too_large, obs::Rejection::BodyTooLarge},
+    {errc::bad_path, obs::Rejection::BadPath},
+    {errc::blocked_pattern, obs::Rejection::SqlInjection},
+    {errc::method_not_allowed, obs::Rejection::MethodNotAllowed},
+    {errc::overloaded, obs::Rejection::Overloaded},
+};
+
 std::optional<obs::Rejection> rejection_of(const Error& e) {
-  if (e.is(errc::bad_request)) {
-    return obs::Rejection::BadRequest;
-  }
-  if (e.is(errc::headers_too_large)) {
-    return obs::Rejection::HeadersTooLarge;
-  }
-  if (e.is(errc::uri_too_long)) {
-    return obs::Rejection::UriTooLong;
-  }
-  if (e.is(errc::body_too_large)) {
-    return obs::Rejection::BodyTooLarge;
-  }
-  if (e.is(errc::bad_path)) {
-    return obs::Rejection::BadPath;
-  }
-  if (e.is(errc::blocked_pattern)) {
-    return obs::Rejection::SqlInjection;
-  }
-  if (e.is(errc::method_not_allowed)) {
-    return obs::Rejection::MethodNotAllowed;
-  }
-  if (e.is(errc::overloaded)) {
-    return obs::Rejection::Overloaded;
+  for (const auto& [code, rejection] : kRejections) {
+    if (e.is(code)) {
+      return rejection;
+    }
   }
   return std::nullopt;
 }
@@ -371,20 +364,24 @@ asio::awaitable<HeadRead> read_head(beast::tcp_stream& stream, beast::flat_buffe
 
 }  // namespace
 
+namespace {
+// X-Cache values (DESIGN.md section 4) and their lower-case spelling in access/audit lines.
+struct CacheStatusNames {
+  std::string_view header, log;
+};
+constexpr CacheStatusNames kCacheStatusNames[] = {{"BYPASS", "bypass"},
+                                                  {"MISS", "miss"},
+                                                  {"HIT", "hit"},
+                                                  {"STALE", "stale"},
+                                                  {"REVALIDATED", "revalidated"}};
+}  // namespace
+
 std::string_view to_string(CacheStatus s) noexcept {
-  switch (s) {
-    case CacheStatus::Bypass:
-      return "BYPASS";
-    case CacheStatus::Miss:
-      return "MISS";
-    case CacheStatus::Hit:
-      return "HIT";
-    case CacheStatus::Stale:
-      return "STALE";
-    case CacheStatus::Revalidated:
-      return "REVALIDATED";
-  }
-  return "BYPASS";
+  return kCacheStatusNames[static_cast<std::size_t>(s)].header;
+}
+
+std::string_view log_name(CacheStatus s) noexcept {
+  return kCacheStatusNames[static_cast<std::size_t>(s)].log;
 }
 
 asio::awaitable<void> run_session(tcp::socket socket, Worker& w, Listener on) {

@@ -37,6 +37,8 @@ try {
       ["chart-rps", "chart-latency", "chart-bytes"].every(
           (id) => Number(document.getElementById(id).dataset.points) >= 3),
       null, { timeout: 20000 });
+  // For the README picture: let more history accumulate (YG_DASHBOARD_SETTLE_MS).
+  await page.waitForTimeout(Number(process.env.YG_DASHBOARD_SETTLE_MS || 0));
   const state = await page.evaluate(() => ({
     rps: document.getElementById("kpi-rps").textContent,
     error: getComputedStyle(document.getElementById("error")).display !== "none",

@@ -39,10 +39,14 @@ def test_dashboard_renders_live_data(proxy_factory, moto_auth, tmp_path):
     stop = threading.Event()
 
     def traffic():
+        i = 0
         while not stop.is_set():
             httpc.request(H, p.port, "GET", "/public/hello.txt")
-            httpc.request(H, p.port, "GET", "/public/missing.txt")
-            time.sleep(0.02)
+            httpc.request(H, p.port, "GET", "/public/range.bin")
+            if i % 5 == 0:
+                httpc.request(H, p.port, "GET", "/public/missing.txt")
+            i += 1
+            time.sleep(0.01 + 0.02 * (i % 50) / 50)  # a varying rate makes a readable chart
 
     t = threading.Thread(target=traffic, daemon=True)
     t.start()
@@ -54,7 +58,7 @@ def test_dashboard_renders_live_data(proxy_factory, moto_auth, tmp_path):
         link = tmp_path / "node_modules"
         link.symlink_to(Path(node_env()["NODE_PATH"]))
         r = subprocess.run(["node", str(script), f"http://{H}:{p.port}/admin/?interval=300",
-                            str(shot)], capture_output=True, text=True, timeout=90,
+                            str(shot)], capture_output=True, text=True, timeout=180,
                            env=node_env())
     finally:
         stop.set()
