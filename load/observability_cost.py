@@ -138,11 +138,14 @@ class SlowReader(threading.Thread):
 
 
 def metric(port: int, name: str) -> float:
+    """Sum of every sample of `name` (all label sets)."""
+    total, seen = 0.0, False
     with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=5) as r:
         for line in r.read().decode().splitlines():
-            if line.startswith(name + " "):
-                return float(line.split()[1])
-    return float("nan")
+            if line.startswith(name + " ") or line.startswith(name + "{"):
+                total += float(line.rsplit(" ", 1)[1])
+                seen = True
+    return total if seen else float("nan")
 
 
 def main(argv=None) -> int:

@@ -189,6 +189,7 @@ int main(int argc, char** argv) {
     const auto st = audit->stats();
     lg->info("audit log closed: {} written, {} dropped, {} write errors", st.written, st.dropped,
              st.write_errors);
+    audit.reset();  // before the loggers stop: it may still log
   }
   if (rc == 0) {
     lg->info("stopped");

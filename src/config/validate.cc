@@ -457,7 +457,10 @@ void validate_config(const Config& c, ParseContext& ctx) {
   for (size_t i = 0; i < c.buckets.size(); ++i) {
     const BucketConfig& b = c.buckets[i];
     const std::string base = index_path("buckets", i);
-    if (!b.name.empty()) {
+    if (b.name == "_none" || b.name == "_other") {
+      // Metric label values the proxy itself uses (docs/METRICS.md).
+      ctx.rule_error(base + ".name", "'" + b.name + "' is reserved (a metrics label)");
+    } else if (!b.name.empty()) {
       if (auto [it, ins] = names.emplace(b.name, i); !ins) {
         ctx.rule_error(base + ".name", "duplicate bucket name '" + b.name + "' (also " +
                                            index_path("buckets", it->second) + ")");

@@ -5,6 +5,7 @@
 #include <spdlog/pattern_formatter.h>
 #include <spdlog/sinks/stdout_sinks.h>
 
+#include <atomic>
 #include <mutex>
 #include <set>
 
@@ -17,7 +18,7 @@ std::mutex g_mu;
 spdlog::sink_ptr g_sink;
 spdlog::sink_ptr g_structured_sink;
 spdlog::level::level_enum g_level = spdlog::level::info;
-Format g_format = Format::Text;
+std::atomic<Format> g_format{Format::Text};  // read per access line, lock-free
 bool g_async = false;
 std::shared_ptr<spdlog::details::thread_pool> g_pool;
 std::set<std::string, std::less<>> g_structured;  // logger names using the structured patterns
@@ -121,8 +122,7 @@ std::shared_ptr<spdlog::logger> get_structured(const std::string& module) {
 }
 
 Format format() {
-  std::lock_guard lk(g_mu);
-  return g_format;
+  return g_format.load(std::memory_order_relaxed);
 }
 
 uint64_t dropped() {
@@ -133,9 +133,9 @@ uint64_t dropped() {
 void shutdown() {
   std::lock_guard lk(g_mu);
   spdlog::apply_all([](const std::shared_ptr<spdlog::logger>& lg) { lg->flush(); });
-  // Dropping the registry's loggers and our pool reference lets the pool's destructor run the
-  // queued lines and join its thread (static loggers held elsewhere keep theirs alive until
-  // exit, when the same happens).
+  // Dropping the registry's loggers and our pool reference runs the pool's destructor: it writes
+  // the queued lines and joins its thread. Async loggers held elsewhere (function statics) keep
+  // only a weak reference to the pool: nothing may log through them after this.
   spdlog::drop_all();
   g_pool.reset();
 }

@@ -2,6 +2,7 @@
 
 #include <fcntl.h>
 #include <netdb.h>
+#include <poll.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/time.h>
@@ -16,6 +17,7 @@
 #include <mutex>
 #include <stdexcept>
 #include <thread>
+#include <utility>
 
 #include "core/log.h"
 #include "obs/request_log.h"
@@ -64,6 +66,18 @@ FileSink::~FileSink() {
   flush();
   close_file();
 }
+
+namespace {
+// Sort key of a dated backup "<name>.YYYY-MM-DD[.N]": the date, then N as a number.
+std::pair<std::string, unsigned long> dated_key(const std::string& name, std::size_t stem) {
+  const std::string date = name.substr(stem, 10);
+  unsigned long n = 0;
+  if (name.size() > stem + 11) {
+    n = std::strtoul(name.c_str() + stem + 11, nullptr, 10);
+  }
+  return {date, n};
+}
+}  // namespace
 
 bool FileSink::open_file() {
   fd_ = ::open(path_.c_str(), O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0640);
@@ -118,19 +132,20 @@ void FileSink::rotate_by_day(const std::string& day) {
   // Retention: keep the newest max_backups_ dated files (names sort by date).
   const fs::path p(path_);
   const std::string stem = p.filename().string() + ".";
-  std::vector<std::string> dated;
-  for (const auto& e :
-       fs::directory_iterator(p.parent_path().empty() ? "." : p.parent_path(), ec)) {
-    const std::string n = e.path().filename().string();
+  std::vector<std::pair<std::pair<std::string, unsigned long>, fs::path>> dated;
+  const fs::path dir = p.parent_path().empty() ? fs::path(".") : p.parent_path();
+  // error_code overloads throughout: this runs on the writer thread, where an exception would
+  // end the process.
+  for (fs::directory_iterator it(dir, ec), end; !ec && it != end; it.increment(ec)) {
+    const std::string n = it->path().filename().string();
     if (n.size() >= stem.size() + 10 && n.compare(0, stem.size(), stem) == 0 &&
         std::isdigit(static_cast<unsigned char>(n[stem.size()]))) {
-      dated.push_back(e.path().string());
+      dated.emplace_back(dated_key(n, stem.size()), it->path());
     }
   }
   std::sort(dated.begin(), dated.end());
-  while (dated.size() > max_backups_) {
-    fs::remove(dated.front(), ec);
-    dated.erase(dated.begin());
+  for (std::size_t i = 0; i + max_backups_ < dated.size(); ++i) {
+    fs::remove(dated[i].second, ec);
   }
   day_ = day;
   open_file();
@@ -141,11 +156,11 @@ bool FileSink::write(std::string_view line) {
   if (policy_ == config::RotationPolicy::Daily) {
     const std::string today = utc_day(clock_());
     if (today != day_) {
-      flush();
+      write_buffer();
       rotate_by_day(today);
     }
   } else if (size_ + buf_.size() > 0 && size_ + buf_.size() + line.size() + 1 > max_bytes_) {
-    flush();
+    write_buffer();
     rotate_by_size();
   }
   if (fd_ < 0 && !open_file()) {
@@ -153,27 +168,34 @@ bool FileSink::write(std::string_view line) {
   }
   buf_.append(line);
   buf_ += '\n';
+  ++buffered_lines_;
   if (buf_.size() >= 64 * 1024) {
-    flush();
+    write_buffer();
   }
   return true;
 }
 
-void FileSink::flush() {
+bool FileSink::write_buffer() {
   if (buf_.empty()) {
-    return;
+    return true;
   }
-  if (fd_ < 0 && !open_file()) {
-    buf_.clear();
-    return;
-  }
-  if (write_all(fd_, buf_.data(), buf_.size())) {
+  bool ok = fd_ >= 0 || open_file();
+  if (ok && write_all(fd_, buf_.data(), buf_.size())) {
     size_ += buf_.size();
   } else {
-    // ENOSPC and friends: the batch is lost (counted by the caller); reopen next time.
+    // ENOSPC and friends: these lines are lost (flush() reports them); reopen next time.
+    ok = false;
+    lost_lines_ += buffered_lines_;
     close_file();
   }
   buf_.clear();
+  buffered_lines_ = 0;
+  return ok;
+}
+
+std::size_t FileSink::flush() {
+  write_buffer();
+  return std::exchange(lost_lines_, 0);
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -215,16 +237,27 @@ SyslogSink::SyslogSink(const config::AuditSyslogConfig& cfg, WallClock clock)
     hostname_ = host;
   }
   procid_ = std::to_string(::getpid());
-  connect();  // a collector that is down now may be up later: not fatal
+  // Connecting happens on the writer thread (write()): a collector that is slow to resolve or
+  // to answer must not delay start-up, and one that is down now may be up later.
 }
 
 SyslogSink::~SyslogSink() {
+  disconnect();
+}
+
+void SyslogSink::disconnect() {
   if (fd_ >= 0) {
     ::close(fd_);
+    fd_ = -1;
   }
 }
 
 bool SyslogSink::connect() {
+  const auto now = std::chrono::steady_clock::now();
+  if (now < next_attempt_) {
+    return false;  // failed less than a second ago: fail fast, counted
+  }
+  next_attempt_ = now + std::chrono::seconds(1);
   addrinfo hints{};
   hints.ai_family = AF_UNSPEC;
   hints.ai_socktype = tcp_ ? SOCK_STREAM : SOCK_DGRAM;
@@ -233,15 +266,28 @@ bool SyslogSink::connect() {
     return false;
   }
   for (addrinfo* a = res; a != nullptr; a = a->ai_next) {
-    const int fd = ::socket(a->ai_family, a->ai_socktype | SOCK_CLOEXEC, a->ai_protocol);
+    const int fd =
+        ::socket(a->ai_family, a->ai_socktype | SOCK_CLOEXEC | SOCK_NONBLOCK, a->ai_protocol);
     if (fd < 0) {
       continue;
     }
-    // Bounded waits: a collector that stops reading stalls this thread at most this long per
-    // line, and the queue absorbs (or drops) meanwhile.
-    timeval tv{2, 0};
-    ::setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv));
-    if (::connect(fd, a->ai_addr, a->ai_addrlen) == 0) {
+    // Connect with a 2 s bound (a collector behind a packet-dropping firewall would otherwise
+    // hold this lane for the kernel's SYN retries), then back to blocking sends with a 2 s
+    // send timeout: a collector that stops reading stalls this lane at most that long per line.
+    int rc = ::connect(fd, a->ai_addr, a->ai_addrlen);
+    if (rc != 0 && errno == EINPROGRESS) {
+      pollfd pfd{fd, POLLOUT, 0};
+      int err = 0;
+      socklen_t len = sizeof(err);
+      const bool connected = ::poll(&pfd, 1, 2000) == 1 &&
+                             ::getsockopt(fd, SOL_SOCKET, SO_ERROR, &err, &len) == 0 && err == 0;
+      rc = connected ? 0 : -1;
+    }
+    if (rc == 0) {
+      const int flags = ::fcntl(fd, F_GETFL);
+      ::fcntl(fd, F_SETFL, flags & ~O_NONBLOCK);
+      timeval tv{2, 0};
+      ::setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv));
       fd_ = fd;
       break;
     }
@@ -264,8 +310,7 @@ bool SyslogSink::write(std::string_view line) {
     ok = ::send(fd_, msg.data(), msg.size(), 0) == static_cast<ssize_t>(msg.size());
   }
   if (!ok) {
-    ::close(fd_);
-    fd_ = -1;
+    disconnect();
   }
   return ok;
 }
@@ -273,17 +318,33 @@ bool SyslogSink::write(std::string_view line) {
 // ---------------------------------------------------------------------------------------------
 // AuditLog
 
-struct AuditLog::State {
+struct AuditLog::Lane {
   std::mutex mu;
   std::condition_variable wake;     // writer: lines arrived or closing
   std::condition_variable drained;  // close(): the queue is empty and written
   std::deque<std::string> queue;
-  std::size_t capacity;
+  std::size_t capacity = 1;
   bool closing = false;
   bool idle = true;             // the writer holds no batch
   bool writer_waiting = false;  // submit() wakes the writer only when it sleeps
-  std::vector<std::unique_ptr<AuditSink>> sinks;
+  std::unique_ptr<AuditSink> sink;
   std::atomic<uint64_t> written{0}, dropped{0}, write_errors{0};
+
+  bool submit(std::string line) {
+    {
+      std::lock_guard lk(mu);
+      if (closing || queue.size() >= capacity) {
+        dropped.fetch_add(1, std::memory_order_relaxed);
+        return false;
+      }
+      queue.push_back(std::move(line));
+      if (!writer_waiting) {
+        return true;  // the writer is busy and takes this line with its next batch
+      }
+    }
+    wake.notify_one();
+    return true;
+  }
 
   void run() {
     std::deque<std::string> batch;
@@ -301,83 +362,99 @@ struct AuditLog::State {
         batch.swap(queue);
         idle = false;
       }
+      std::size_t failed = 0;
       for (const auto& line : batch) {
-        bool ok = true;
-        for (auto& s : sinks) {
-          if (!s->write(line)) {
-            ok = false;
-            write_errors.fetch_add(1, std::memory_order_relaxed);
-          }
-        }
-        if (ok) {
-          written.fetch_add(1, std::memory_order_relaxed);
-        }
+        failed += sink->write(line) ? 0 : 1;
       }
-      for (auto& s : sinks) {
-        s->flush();
-      }
+      failed = std::min(batch.size(), failed + sink->flush());
+      written.fetch_add(batch.size() - failed, std::memory_order_relaxed);
+      write_errors.fetch_add(failed, std::memory_order_relaxed);
       batch.clear();
     }
   }
+
+  // Stops intake and waits until `deadline` for the lane to be empty and idle.
+  bool wait_drained(std::chrono::steady_clock::time_point deadline) {
+    std::unique_lock lk(mu);
+    if (!closing) {
+      closing = true;
+      wake.notify_one();
+    }
+    return drained.wait_until(lk, deadline, [&] { return queue.empty() && idle; });
+  }
+
+  AuditStats stats() {
+    AuditStats st;
+    st.sink = std::string(sink->name());
+    {
+      std::lock_guard lk(mu);
+      st.queued = queue.size();
+    }
+    st.written = written.load(std::memory_order_relaxed);
+    st.dropped = dropped.load(std::memory_order_relaxed);
+    st.write_errors = write_errors.load(std::memory_order_relaxed);
+    return st;
+  }
 };
 
-AuditLog::AuditLog(std::vector<std::unique_ptr<AuditSink>> sinks, std::size_t capacity)
-    : state_(std::make_shared<State>()) {
-  state_->capacity = std::max<std::size_t>(capacity, 1);
-  state_->sinks = std::move(sinks);
-  // The thread holds the state, so a close() that gives up on a wedged sink leaves nothing
-  // dangling.
-  std::thread([s = state_] { s->run(); }).detach();
+AuditLog::AuditLog(std::vector<std::unique_ptr<AuditSink>> sinks, std::size_t capacity) {
+  for (auto& sink : sinks) {
+    auto lane = std::make_shared<Lane>();
+    lane->capacity = std::max<std::size_t>(capacity, 1);
+    lane->sink = std::move(sink);
+    // The thread holds the lane, so a close() that gives up on a wedged sink leaves nothing
+    // dangling.
+    std::thread([lane] { lane->run(); }).detach();
+    lanes_.push_back(std::move(lane));
+  }
 }
 
 AuditLog::~AuditLog() {
-  close(std::chrono::seconds(5));
+  if (!closed_) {
+    close(std::chrono::seconds(5));
+  }
 }
 
 bool AuditLog::submit(std::string line) {
-  auto& s = *state_;
-  {
-    std::lock_guard lk(s.mu);
-    if (s.closing || s.queue.size() >= s.capacity) {
-      s.dropped.fetch_add(1, std::memory_order_relaxed);
-      return false;
-    }
-    s.queue.push_back(std::move(line));
-    if (!s.writer_waiting) {
-      return true;  // the writer is busy and takes this line with its next batch
-    }
+  bool all = true;
+  for (std::size_t i = 0; i < lanes_.size(); ++i) {
+    // The last lane takes the line itself; the others a copy.
+    all = lanes_[i]->submit(i + 1 == lanes_.size() ? std::move(line) : line) && all;
   }
-  s.wake.notify_one();
-  return true;
+  return all;
 }
 
 void AuditLog::close(std::chrono::milliseconds timeout) {
-  auto& s = *state_;
-  std::unique_lock lk(s.mu);
-  if (!s.closing) {
-    s.closing = true;
-    s.wake.notify_one();
-  }
-  const bool done = s.drained.wait_for(lk, timeout, [&] { return s.queue.empty() && s.idle; });
-  if (!done) {
-    log::get("audit")->warn(
-        "audit log: the writer did not finish within {} ms (a sink is stuck); {} queued line(s) "
-        "and the batch being written are lost",
-        timeout.count(), s.queue.size());
+  closed_ = true;
+  const auto deadline = std::chrono::steady_clock::now() + timeout;
+  for (auto& lane : lanes_) {
+    if (!lane->wait_drained(deadline)) {
+      const auto st = lane->stats();
+      log::get("audit")->warn(
+          "audit log: the {} sink did not finish within {} ms (stuck); {} queued line(s) and "
+          "the batch being written are lost",
+          st.sink, timeout.count(), st.queued);
+    }
   }
 }
 
 AuditStats AuditLog::stats() const {
-  auto& s = *state_;
-  AuditStats st;
-  {
-    std::lock_guard lk(s.mu);
-    st.queued = s.queue.size();
+  AuditStats sum;
+  for (const auto& st : sink_stats()) {
+    sum.queued += st.queued;
+    sum.written += st.written;
+    sum.dropped += st.dropped;
+    sum.write_errors += st.write_errors;
   }
-  st.written = s.written.load(std::memory_order_relaxed);
-  st.dropped = s.dropped.load(std::memory_order_relaxed);
-  st.write_errors = s.write_errors.load(std::memory_order_relaxed);
-  return st;
+  return sum;
+}
+
+std::vector<AuditStats> AuditLog::sink_stats() const {
+  std::vector<AuditStats> out;
+  for (const auto& lane : lanes_) {
+    out.push_back(lane->stats());
+  }
+  return out;
 }
 
 std::unique_ptr<AuditLog> make_audit_log(const config::AuditLogConfig& cfg, WallClock clock) {

@@ -1,11 +1,12 @@
 #pragma once
-// The audit log (FEATURES.md OBS-4): one JSON line per request, written by its own thread.
+// The audit log (FEATURES.md OBS-4): one JSON line per request, written off the request path.
 //
-// Requests hand their line to a bounded queue and go on; the writer thread takes batches and
-// writes them to every sink (a rotating file, RFC 5424 syslog over UDP or TCP). A slow or full
-// disk therefore delays only the writer: when the queue is full, new lines are dropped and
-// counted, never waited for. close() stops intake and writes what is queued, bounded by a
-// timeout so a wedged sink cannot hold the process at exit.
+// Each sink (a rotating file, RFC 5424 syslog over UDP or TCP) has its own lane: a bounded
+// queue and a writer thread. Requests hand their line to every lane and go on; a slow disk or a
+// dead collector delays only its own lane: when that queue is full, new lines are dropped for
+// that sink and counted, never waited for, and the other sinks are not affected. close() stops
+// intake and writes what is queued, bounded by a timeout so a wedged sink cannot hold the
+// process at exit.
 
 #include <atomic>
 #include <chrono>
@@ -27,8 +28,9 @@ class AuditSink {
   virtual ~AuditSink() = default;
   // Writes one line (no trailing newline). False on failure (counted; the line is lost).
   virtual bool write(std::string_view line) = 0;
-  // End of a batch: push buffered bytes out.
-  virtual void flush() {}
+  // End of a batch: push buffered bytes out. Returns how many lines accepted by write() since
+  // the last flush() were lost after all (a failed disk write).
+  virtual std::size_t flush() { return 0; }
   virtual std::string_view name() const = 0;
 };
 
@@ -39,10 +41,11 @@ class FileSink final : public AuditSink {
   FileSink(const config::AuditFileConfig& cfg, WallClock clock);
   ~FileSink() override;
   bool write(std::string_view line) override;
-  void flush() override;
+  std::size_t flush() override;
   std::string_view name() const override { return "file"; }
 
  private:
+  bool write_buffer();  // false: the buffered lines were lost
   bool open_file();
   void rotate_by_size();
   void rotate_by_day(const std::string& day);
@@ -57,10 +60,13 @@ class FileSink final : public AuditSink {
   uint64_t size_ = 0;
   std::string day_;  // UTC date of the open file (daily policy)
   std::string buf_;  // lines of the current batch
+  std::size_t buffered_lines_ = 0;
+  std::size_t lost_lines_ = 0;  // since the last flush()
 };
 
 // RFC 5424 messages to a syslog collector: UDP (one datagram per line) or TCP with octet-
-// counting framing (RFC 6587). Reconnects after a failure.
+// counting framing (RFC 6587). Connects (resolve + connect, 2 s timeout) on its writer thread,
+// reconnects after a failure at most once a second; lines in between fail fast and are counted.
 class SyslogSink final : public AuditSink {
  public:
   SyslogSink(const config::AuditSyslogConfig& cfg, WallClock clock);
@@ -70,6 +76,7 @@ class SyslogSink final : public AuditSink {
 
  private:
   bool connect();
+  void disconnect();
   std::string host_, port_;
   bool tcp_;
   int pri_;
@@ -77,6 +84,7 @@ class SyslogSink final : public AuditSink {
   std::string hostname_;
   std::string procid_;
   int fd_ = -1;
+  std::chrono::steady_clock::time_point next_attempt_{};
 };
 
 // "local0".."local7" -> 16..23; -1 for anything else.
@@ -86,10 +94,11 @@ std::string rfc5424(int pri, std::chrono::system_clock::time_point t, std::strin
                     std::string_view procid, std::string_view msg);
 
 struct AuditStats {
+  std::string sink;           // "file", "syslog"; empty for the sum over sinks
   uint64_t queued = 0;        // lines waiting now
-  uint64_t written = 0;       // lines written by every sink that accepted them
+  uint64_t written = 0;       // lines written
   uint64_t dropped = 0;       // lines refused because the queue was full
-  uint64_t write_errors = 0;  // sink writes that failed
+  uint64_t write_errors = 0;  // lines a sink failed to write (lost)
 };
 
 class AuditLog {
@@ -99,15 +108,18 @@ class AuditLog {
   AuditLog(const AuditLog&) = delete;
   AuditLog& operator=(const AuditLog&) = delete;
 
-  // Never blocks on I/O: takes a short lock to queue the line. False if dropped.
+  // Never blocks on I/O: takes a short lock per sink to queue the line. False if any sink
+  // dropped it.
   bool submit(std::string line);
-  // Stops intake and writes what is queued, waiting at most `timeout`. Idempotent.
+  // Stops intake and writes what is queued, waiting at most `timeout` in all. Idempotent.
   void close(std::chrono::milliseconds timeout);
-  AuditStats stats() const;
+  AuditStats stats() const;                    // summed over sinks
+  std::vector<AuditStats> sink_stats() const;  // one per sink
 
  private:
-  struct State;
-  std::shared_ptr<State> state_;
+  struct Lane;
+  std::vector<std::shared_ptr<Lane>> lanes_;
+  bool closed_ = false;
 };
 
 // Builds the audit log from config: the sinks `outputs` names. Throws std::runtime_error for a

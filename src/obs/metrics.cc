@@ -96,11 +96,14 @@ void Histogram::observe(std::chrono::nanoseconds d) noexcept {
 }
 
 void Histogram::Snapshot::merge(const Histogram& h) noexcept {
+  // _count is the sum of the buckets read here (not count_, which a concurrent observe() may
+  // have moved on), so `le="+Inf"` always equals `_count` in one scrape.
   for (std::size_t i = 0; i < kBuckets; ++i) {
-    counts[i] += h.counts_[i].value();
+    const uint64_t n = h.counts_[i].value();
+    counts[i] += n;
+    count += n;
   }
   sum_ns += h.sum_ns_.value();
-  count += h.count_.value();
 }
 
 Method method_of(std::string_view verb) noexcept {
@@ -266,7 +269,7 @@ void Registry::reload_result(bool ok) noexcept {
 }
 
 void Registry::record_error(RecentError e) {
-  std::lock_guard lk(mu_);
+  std::lock_guard lk(errors_mu_);
   recent_.push_back(std::move(e));
   while (recent_.size() > kRecentErrors) {
     recent_.pop_front();
@@ -274,7 +277,7 @@ void Registry::record_error(RecentError e) {
 }
 
 std::vector<RecentError> Registry::recent_errors() const {
-  std::lock_guard lk(mu_);
+  std::lock_guard lk(errors_mu_);
   return {recent_.rbegin(), recent_.rend()};  // newest first
 }
 
@@ -469,7 +472,10 @@ void Registry::reset_for_test() {
   shards_.clear();
   bucket_names_.assign(1, "_none");
   replica_names_.clear();
-  recent_.clear();
+  {
+    std::lock_guard elk(errors_mu_);
+    recent_.clear();
+  }
   reloads_ok_ = 0;
   reloads_failed_ = 0;
   generation_ = 1;

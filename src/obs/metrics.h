@@ -206,7 +206,8 @@ class Registry {
   void reset_for_test();
 
  private:
-  mutable std::mutex mu_;  // shards_ list, slot names, recent errors; never the request path
+  mutable std::mutex mu_;         // shards_ list, slot names: start, reload and scrapes only
+  mutable std::mutex errors_mu_;  // recent_: taken once per 5xx (not per refusal)
   std::deque<std::unique_ptr<WorkerMetrics>> shards_;
   std::vector<std::string> bucket_names_;                           // by slot
   std::vector<std::pair<std::string, std::string>> replica_names_;  // by slot

@@ -50,7 +50,12 @@ std::string to_hex(const std::array<uint8_t, N>& a) {
 
 template <std::size_t N>
 void fill_random(std::array<uint8_t, N>& a) {
-  thread_local std::mt19937_64 gen{std::random_device{}()};
+  // Seeded with 256 bits from the OS per thread: ids must not collide across instances.
+  thread_local std::mt19937_64 gen = [] {
+    std::random_device rd;
+    std::seed_seq seq{rd(), rd(), rd(), rd(), rd(), rd(), rd(), rd()};
+    return std::mt19937_64(seq);
+  }();
   do {
     for (std::size_t i = 0; i < N; i += 8) {
       uint64_t r = gen();

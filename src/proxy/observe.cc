@@ -55,7 +55,8 @@ void finish_exchange(Exchange& ex, Worker& w) {
   if (cfg.metrics_enabled) {
     record_metrics(ex, w, duration);
   }
-  if (ex.status >= 500 || ex.aborted_by_upstream) {
+  // Refusals (503 overloaded) are counted, not listed: under overload they would flood the list.
+  if ((ex.status >= 500 && !ex.rejection) || ex.aborted_by_upstream) {
     obs::metrics().record_error(obs::RecentError{
         std::chrono::duration_cast<std::chrono::milliseconds>(ex.wall_start.time_since_epoch())
             .count(),
@@ -104,7 +105,9 @@ void finish_exchange(Exchange& ex, Worker& w) {
   r.cache_status = log_name(ex.cache_status);
   r.replica = ex.upstream;
   r.user_agent = header_or_empty(h, boost::beast::http::field::user_agent);
-  r.referer = header_or_empty(h, boost::beast::http::field::referer);
+  // A Referer may be a presigned URL or carry ?token=: only its part before the query.
+  const std::string_view referer = header_or_empty(h, boost::beast::http::field::referer);
+  r.referer = referer.substr(0, referer.find_first_of("?#"));
   r.error = ex.error;
   r.aborted = ex.aborted_by_client || ex.aborted_by_upstream;
 
@@ -147,23 +150,31 @@ std::string render_metrics(const Shared& shared) {
                  "counter",
                  {{"", static_cast<double>(log::dropped())}}});
   if (shared.audit != nullptr) {
-    const auto st = shared.audit->stats();
-    ext.push_back({"yatagarasu_audit_records_written_total",
-                   "Audit lines written by every sink.",
-                   "counter",
-                   {{"", static_cast<double>(st.written)}}});
-    ext.push_back({"yatagarasu_audit_records_dropped_total",
-                   "Audit lines dropped because the queue was full.",
-                   "counter",
-                   {{"", static_cast<double>(st.dropped)}}});
-    ext.push_back({"yatagarasu_audit_write_errors_total",
-                   "Audit sink writes that failed.",
-                   "counter",
-                   {{"", static_cast<double>(st.write_errors)}}});
-    ext.push_back({"yatagarasu_audit_queue_length",
-                   "Audit lines waiting for the writer.",
-                   "gauge",
-                   {{"", static_cast<double>(st.queued)}}});
+    // One lane per sink: a slow disk drops file lines without touching syslog's, and back.
+    obs::ExternalFamily written{
+        "yatagarasu_audit_records_written_total", "Audit lines written, by sink.", "counter", {}};
+    obs::ExternalFamily dropped{"yatagarasu_audit_records_dropped_total",
+                                "Audit lines dropped because the sink's queue was full.",
+                                "counter",
+                                {}};
+    obs::ExternalFamily errors{"yatagarasu_audit_write_errors_total",
+                               "Audit lines a sink failed to write (lost).",
+                               "counter",
+                               {}};
+    obs::ExternalFamily queued{"yatagarasu_audit_queue_length",
+                               "Audit lines waiting for the sink's writer thread.",
+                               "gauge",
+                               {}};
+    for (const auto& st : shared.audit->sink_stats()) {
+      const std::string label = "{sink=\"" + st.sink + "\"}";
+      written.samples.emplace_back(label, static_cast<double>(st.written));
+      dropped.samples.emplace_back(label, static_cast<double>(st.dropped));
+      errors.samples.emplace_back(label, static_cast<double>(st.write_errors));
+      queued.samples.emplace_back(label, static_cast<double>(st.queued));
+    }
+    for (auto* f : {&written, &dropped, &errors, &queued}) {
+      ext.push_back(std::move(*f));
+    }
   }
   return obs::metrics().render(ext);
 }

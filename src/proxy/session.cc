@@ -446,11 +446,13 @@ asio::awaitable<void> run_session(tcp::socket socket, Worker& w, Listener on) {
         auto it = head->fields.find("X-Request-ID");
         ex.request_id = obs::request_id_for(
             it == head->fields.end() ? std::string_view{} : std::string_view(it->value()));
+        // More than one traceparent is invalid (W3C Trace Context 3.2): start a new trace.
         auto tp = head->fields.find("traceparent");
         auto ts = head->fields.find("tracestate");
+        const bool one = head->fields.count("traceparent") == 1;
         ex.trace = obs::start_span(
-            tp == head->fields.end() ? std::string_view{} : std::string_view(tp->value()),
-            ts == head->fields.end() ? std::string_view{} : std::string_view(ts->value()));
+            one ? std::string_view(tp->value()) : std::string_view{},
+            one && ts != head->fields.end() ? std::string_view(ts->value()) : std::string_view{});
       }
       // A request body is never read (GET/HEAD carry none worth reading): answer, then close,
       // so unread body bytes are never taken for the next request.

@@ -336,6 +336,7 @@ asio::awaitable<Attempt> exchange_on(Stream& up, net::ConnectionPtr& conn_ptr,
     c.client.expires_after(kClientSendTimeout);
     c.ex.mark_first_byte();
     auto [ec, n] = co_await http::async_write_header(c.client, sr, use_tuple);
+    c.ex.aborted_by_client = static_cast<bool>(ec);
     if (parser.is_done() && parser.keep_alive()) {
       c.w.pool.give_back(c.replica.target, std::move(conn_ptr), c.ex.bucket->pool_size);
     } else {

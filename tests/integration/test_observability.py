@@ -344,8 +344,8 @@ def test_audit_records_each_request(proxy_factory, moto_auth, tmp_path):
     n = recs[r4.header("X-Request-ID")]
     assert n["status"] == 404 and n["bucket"] == ""
     metrics = scrape(p.port)
-    assert series(metrics, "yatagarasu_audit_records_written_total") == 4
-    assert series(metrics, "yatagarasu_audit_records_dropped_total") == 0
+    assert series(metrics, "yatagarasu_audit_records_written_total", sink="file") == 4
+    assert series(metrics, "yatagarasu_audit_records_dropped_total", sink="file") == 0
 
 
 def test_audit_counts_bytes_actually_sent_when_the_client_leaves(proxy_factory, moto_auth,
@@ -451,9 +451,9 @@ def test_slow_audit_disk_never_blocks_requests_and_drops_are_counted(proxy_facto
             assert r.status == 200 and r.body == catalog.HELLO.body
             ids.append(f"q{i}")
         m = scrape(p.port)
-        dropped = series(m, "yatagarasu_audit_records_dropped_total")
-        written = series(m, "yatagarasu_audit_records_written_total")
-        queued = series(m, "yatagarasu_audit_queue_length")
+        dropped = series(m, "yatagarasu_audit_records_dropped_total", sink="file")
+        written = series(m, "yatagarasu_audit_records_written_total", sink="file")
+        queued = series(m, "yatagarasu_audit_queue_length", sink="file")
         assert dropped > 0, "a wedged sink must cause counted drops"
         assert queued <= 20
         # SIGTERM while the sink is still wedged; then the disk 'recovers' (we read).

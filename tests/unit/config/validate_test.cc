@@ -90,6 +90,9 @@ const RuleCase kRules[] = {
      "buckets:\n  - name: a\n    path_prefix: /a?x\n    s3: {bucket: b, access_key: A, secret_key: "
      "S}\n",
      3, "buckets[0].path_prefix", "may not contain", false, true},
+    {"ReservedBucketName",
+     "  - name: _none\n    path_prefix: /n\n    s3: {bucket: b, access_key: A, secret_key: S}\n", 9,
+     "buckets[1].name", "'_none' is reserved (a metrics label)"},
     {"DuplicatePathPrefix",
      "  - name: b\n    path_prefix: /a/\n    s3: {bucket: b, access_key: A, secret_key: S}\n", 10,
      "buckets[1].path_prefix", "duplicate path_prefix '/a' (also buckets[0])"},

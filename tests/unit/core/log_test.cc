@@ -1,5 +1,7 @@
 #include "core/log.h"
 
+#include "core/json_escape.h"
+
 #include <gtest/gtest.h>
 
 #include <boost/json/parse.hpp>
@@ -52,6 +54,19 @@ TEST(Log, StructuredLinesAreOneObject) {
   auto b = boost::json::parse(line).as_object();
   EXPECT_EQ(b.at("msg").as_string(), "plain");
   ASSERT_TRUE(init("info", Format::Text));
+}
+
+// Bytes that are not UTF-8 (a Latin-1 User-Agent, a raw 0xFF in a path) become U+FFFD, so a
+// JSON line is always valid UTF-8; valid multi-byte characters pass unchanged.
+TEST(Log, JsonEscapingKeepsUtf8Valid) {
+  std::string out;
+  append_json_escaped(
+      out, "caf\xc3\xa9 \xff \xe2\x82\xac \xc0\xaf \xed\xa0\x80 \xf0\x9f\x98\x80 \xe2\x82");
+  EXPECT_EQ(out,
+            "caf\xc3\xa9 \\ufffd \xe2\x82\xac \\ufffd\\ufffd \\ufffd\\ufffd\\ufffd "
+            "\xf0\x9f\x98\x80 \\ufffd\\ufffd");
+  auto v = boost::json::parse("\"" + out + "\"");
+  EXPECT_TRUE(v.is_string());
 }
 
 // An unknown level name is refused instead of silently logging everything or nothing.

@@ -261,6 +261,49 @@ TEST(AuditLog, CloseWritesEverythingQueued) {
   EXPECT_FALSE(log->submit("late")) << "closed: intake stopped";
 }
 
+// A full disk (/dev/full: every write fails with ENOSPC): the lines are counted as write
+// errors, never as written.
+TEST(AuditLog, FailedDiskWritesAreCountedNotWritten) {
+  FakeClock clock;
+  std::vector<std::unique_ptr<AuditSink>> sinks;
+  sinks.push_back(std::make_unique<FileSink>(file_cfg("/dev/full", config::RotationPolicy::Size, 1),
+                                             clock.fn()));
+  AuditLog log(std::move(sinks), 100);
+  for (int i = 0; i < 3; ++i) {
+    ASSERT_TRUE(log.submit("line"));
+  }
+  log.close(5s);
+  EXPECT_EQ(log.stats().written, 0u);
+  EXPECT_EQ(log.stats().write_errors, 3u);
+}
+
+// Each sink has its own lane: a wedged sink drops its own lines, the other keeps writing all.
+TEST(AuditLog, AWedgedSinkDoesNotStarveTheOther) {
+  TempDir d;
+  FakeClock clock;
+  auto gate_sink = std::make_unique<GateSink>();
+  GateSink* gate = gate_sink.get();
+  std::vector<std::unique_ptr<AuditSink>> sinks;
+  sinks.push_back(std::move(gate_sink));
+  sinks.push_back(std::make_unique<FileSink>(
+      file_cfg(d.path / "a.log", config::RotationPolicy::Size, 1), clock.fn()));
+  AuditLog log(std::move(sinks), 5);
+  for (int i = 0; i < 50; ++i) {
+    log.submit("l" + std::to_string(i));
+    std::this_thread::sleep_for(1ms);  // the file lane keeps up
+  }
+  const auto per = log.sink_stats();
+  ASSERT_EQ(per.size(), 2u);
+  EXPECT_EQ(per[0].sink, "gate");
+  EXPECT_GT(per[0].dropped, 0u);
+  EXPECT_EQ(per[1].sink, "file");
+  EXPECT_EQ(per[1].dropped, 0u);
+  gate->release();
+  log.close(5s);
+  const auto text = read(d.path / "a.log");
+  EXPECT_EQ(std::count(text.begin(), text.end(), '\n'), 50);
+}
+
 TEST(AuditLog, CloseGivesUpOnAWedgedSink) {
   auto sink = std::make_unique<GateSink>();
   GateSink* gate = sink.get();
