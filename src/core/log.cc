@@ -3,9 +3,12 @@
 #include <spdlog/async.h>
 #include <spdlog/async_logger.h>
 #include <spdlog/pattern_formatter.h>
-#include <spdlog/sinks/stdout_sinks.h>
+#include <spdlog/sinks/base_sink.h>
+#include <unistd.h>
 
 #include <atomic>
+#include <cerrno>
+#include <chrono>
 #include <mutex>
 #include <set>
 
@@ -13,6 +16,51 @@
 
 namespace yg::log {
 namespace {
+
+// stderr, buffered: spdlog's stderr sink flushes every line (one write(2) per request for the
+// access log). This one writes when 64 KiB are buffered, when its last write is 100 ms old, on
+// flush() (lines at warn and above flush at once; a 1 s flusher covers idle tails), and when it
+// is destroyed. Sync loggers (tools, unit tests) flush every line.
+class BufferedStderrSink final : public spdlog::sinks::base_sink<std::mutex> {
+ public:
+  ~BufferedStderrSink() override {
+    std::lock_guard lk(mutex_);
+    write_out();
+  }
+
+ protected:
+  void sink_it_(const spdlog::details::log_msg& msg) override {
+    spdlog::memory_buf_t formatted;
+    formatter_->format(msg, formatted);
+    buf_.append(formatted.data(), formatted.data() + formatted.size());
+    const auto now = std::chrono::steady_clock::now();
+    if (buf_.size() >= 64 * 1024 || now - last_write_ >= std::chrono::milliseconds(100)) {
+      write_out();
+    }
+  }
+  void flush_() override { write_out(); }
+
+ private:
+  void write_out() {
+    const char* p = buf_.data();
+    std::size_t n = buf_.size();
+    while (n > 0) {
+      const ssize_t w = ::write(STDERR_FILENO, p, n);
+      if (w < 0 && errno == EINTR) {
+        continue;
+      }
+      if (w <= 0) {
+        break;  // stderr is gone: nothing better to do with a log line
+      }
+      p += w;
+      n -= static_cast<std::size_t>(w);
+    }
+    buf_.clear();
+    last_write_ = std::chrono::steady_clock::now();
+  }
+  std::string buf_;
+  std::chrono::steady_clock::time_point last_write_{};
+};
 
 std::mutex g_mu;
 spdlog::sink_ptr g_sink;
@@ -46,6 +94,7 @@ constexpr const char* kJsonStructuredPattern =
 
 void apply(const std::shared_ptr<spdlog::logger>& lg) {
   lg->set_level(g_level);
+  lg->flush_on(g_async ? spdlog::level::warn : spdlog::level::trace);
   auto f = std::make_unique<spdlog::pattern_formatter>(spdlog::pattern_time_type::utc);
   f->add_flag<JsonEscapedMessage>('*');
   const bool structured = g_structured.count(lg->name()) != 0;
@@ -63,7 +112,7 @@ std::shared_ptr<spdlog::logger> make_logger(const std::string& module) {
   // structured pattern get a sink of their own. Both write whole lines to stderr.
   auto& sink = g_structured.count(module) != 0 ? g_structured_sink : g_sink;
   if (!sink) {
-    sink = std::make_shared<spdlog::sinks::stderr_sink_mt>();
+    sink = std::make_shared<BufferedStderrSink>();
   }
   std::shared_ptr<spdlog::logger> lg;
   if (g_async) {
@@ -89,11 +138,14 @@ bool init(std::string_view level, Format format, bool async) {
   }
   std::lock_guard lk(g_mu);
   if (!g_sink) {
-    g_sink = std::make_shared<spdlog::sinks::stderr_sink_mt>();
+    g_sink = std::make_shared<BufferedStderrSink>();
   }
   g_level = lvl;
   g_format = format;
-  g_async = g_async || async;
+  if (async && !g_async) {
+    g_async = true;
+    spdlog::flush_every(std::chrono::seconds(1));
+  }
   spdlog::apply_all([](const std::shared_ptr<spdlog::logger>& lg) { apply(lg); });
   return true;
 }
@@ -136,8 +188,13 @@ void shutdown() {
   // Dropping the registry's loggers and our pool reference runs the pool's destructor: it writes
   // the queued lines and joins its thread. Async loggers held elsewhere (function statics) keep
   // only a weak reference to the pool: nothing may log through them after this.
-  spdlog::drop_all();
+  spdlog::shutdown();  // stops the periodic flusher, drops the registry's loggers
   g_pool.reset();
+  for (auto& sink : {g_sink, g_structured_sink}) {
+    if (sink) {
+      sink->flush();  // what the pool thread wrote last
+    }
+  }
 }
 
 }  // namespace yg::log
