@@ -468,6 +468,10 @@ void validate_config(const Config& c, ParseContext& ctx) {
     }
     if (!b.path_prefix.empty() && !ctx.is_broken(base + ".path_prefix")) {
       const std::string norm = normalized_prefix(b.path_prefix);
+      if (norm == "/admin" || norm.rfind("/admin/", 0) == 0) {
+        // The admin API (dashboard, stats) answers everything under /admin before routing.
+        ctx.rule_error(base + ".path_prefix", "'" + norm + "' is reserved for the admin API");
+      }
       if (auto [it, ins] = prefixes.emplace(norm, i); !ins) {
         ctx.rule_error(base + ".path_prefix", "duplicate path_prefix '" + norm + "' (also " +
                                                   index_path("buckets", it->second) + ")");

@@ -90,6 +90,10 @@ const RuleCase kRules[] = {
      "buckets:\n  - name: a\n    path_prefix: /a?x\n    s3: {bucket: b, access_key: A, secret_key: "
      "S}\n",
      3, "buckets[0].path_prefix", "may not contain", false, true},
+    {"ReservedAdminPrefix",
+     "  - name: adm\n    path_prefix: /admin/files\n    s3: {bucket: b, access_key: A, secret_key: "
+     "S}\n",
+     10, "buckets[1].path_prefix", "'/admin/files' is reserved for the admin API"},
     {"ReservedBucketName",
      "  - name: _none\n    path_prefix: /n\n    s3: {bucket: b, access_key: A, secret_key: S}\n", 9,
      "buckets[1].name", "'_none' is reserved (a metrics label)"},
