@@ -8,7 +8,7 @@ root=$(cd "$(dirname "$0")/.." && pwd)
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
 status=0
-for target in fuzz_path fuzz_range fuzz_config fuzz_request_head; do
+for target in fuzz_path fuzz_range fuzz_config fuzz_request_head fuzz_jwt; do
   bin="$build/tests/fuzz/$target"
   if [[ ! -x "$bin" ]]; then
     echo "fuzz: $bin is missing" >&2
@@ -32,6 +32,6 @@ for target in fuzz_path fuzz_range fuzz_config fuzz_request_head; do
   fi
 done
 if [[ $status -eq 0 ]]; then
-  echo "fuzz: 4 passed, 0 failed"
+  echo "fuzz: 5 passed, 0 failed"
 fi
 exit $status

@@ -159,6 +159,7 @@ struct JwtConfig {
   std::vector<JwtKey> keys;
   std::string jwks_url;
   uint64_t jwks_refresh_interval_secs = 3600;
+  uint64_t jwks_refetch_min_interval_secs = 30;  // extension (AUTH-3): unknown-kid refetch bound
   uint64_t leeway_secs = 60;  // extension (AUTH-4): allowed clock skew for exp/nbf
   std::string issuer;         // extension (AUTH-4): checked when set
   std::string audience;       // extension (AUTH-4): checked when set

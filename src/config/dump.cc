@@ -119,6 +119,7 @@ void jwt(Writer& w, const char* key, const JwtConfig& j) {
   w.kv("ecdsa_public_key_path", j.ecdsa_public_key_path);
   w.url("jwks_url", j.jwks_url);
   w.kv("jwks_refresh_interval_secs", j.jwks_refresh_interval_secs);
+  w.kv("jwks_refetch_min_interval_secs", j.jwks_refetch_min_interval_secs);
   w.kv("leeway_seconds", j.leeway_secs);
   w.kv("issuer", j.issuer);
   w.kv("audience", j.audience);

@@ -309,6 +309,7 @@ void parse_jwt(MapReader& m, JwtConfig& j) {
     }
   }
   m.get_uint("jwks_refresh_interval_secs", j.jwks_refresh_interval_secs, 1);
+  m.get_uint("jwks_refetch_min_interval_secs", j.jwks_refetch_min_interval_secs, 1, 86400);
   m.get_uint("leeway_seconds", j.leeway_secs, 0, 86400);
   m.get_string("issuer", j.issuer);
   m.get_string("audience", j.audience);

@@ -507,17 +507,6 @@ struct GateRow {
 // One row per feature this build parses but does not run yet. The issue that implements a
 // feature deletes its row (and nothing else). Issue 0: not planned in any open issue.
 const GateRow kUnavailable[] = {
-    {4, "JWT authentication",
-     [](const Config& c, const ParseContext&, Paths& out) {
-       if (c.jwt && c.jwt->enabled) {
-         out.push_back("jwt");
-       }
-       for (size_t i = 0; i < c.buckets.size(); ++i) {
-         if (c.buckets[i].auth_enabled) {
-           out.push_back(index_path("buckets", i) + ".auth.enabled");
-         }
-       }
-     }},
     {5, "OPA/OpenFGA authorization",
      [](const Config& c, const ParseContext& ctx, Paths& out) {
        for (size_t i = 0; i < c.buckets.size(); ++i) {

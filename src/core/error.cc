@@ -47,6 +47,12 @@ class YgCategory final : public boost::system::error_category {
         return "precondition failed";
       case errc::request_timeout:
         return "request timed out";
+      case errc::token_missing:
+        return "authentication required: send a bearer token";
+      case errc::token_invalid:
+        return "the token is not valid";
+      case errc::forbidden:
+        return "the token does not grant access to this resource";
       case errc::overloaded:
         return "server is busy, retry later";
       case errc::internal:

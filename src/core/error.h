@@ -33,6 +33,9 @@ enum class errc : int {
   precondition_failed,    // -> 412
   request_timeout,        // server.request_timeout elapsed -> 504
   overloaded,             // max_concurrent_requests reached / draining -> 503
+  token_missing,          // protected bucket, no token -> 401 WWW-Authenticate: Bearer
+  token_invalid,          // bad/expired/unverifiable token -> 401 ... error="invalid_token"
+  forbidden,              // a claim rule (or admin claim) failed -> 403
   internal,               // a bug -> 500
 };
 

@@ -200,6 +200,28 @@ std::string_view to_string(Endpoint e) noexcept {
   return "?";
 }
 
+std::string_view to_string(AuthOutcome o) noexcept {
+  switch (o) {
+    case AuthOutcome::Allowed:
+      return "allowed";
+    case AuthOutcome::Missing:
+      return "missing";
+    case AuthOutcome::Invalid:
+      return "invalid";
+    case AuthOutcome::Forbidden:
+      return "forbidden";
+    case AuthOutcome::kCount:
+      break;
+  }
+  return "?";
+}
+
+void Registry::set_auth_reasons(std::vector<std::string> names) {
+  std::lock_guard lk(mu_);
+  names.resize(std::min(names.size(), kAuthReasons));
+  auth_reasons_ = std::move(names);
+}
+
 std::string escape_label(std::string_view v) {
   std::string out;
   out.reserve(v.size());
@@ -308,6 +330,9 @@ Totals Registry::totals() const {
       o.aborted_by_upstream += s.aborted_by_upstream.value();
       o.duration.merge(s.duration);
       o.ttfb.merge(s.ttfb);
+      for (std::size_t k = 0; k < o.auth.size(); ++k) {
+        o.auth[k] += s.auth[k].value();
+      }
     }
     for (std::size_t r = 0; r < t.replicas.size(); ++r) {
       const auto& s = w.replicas[r];
@@ -325,6 +350,9 @@ Totals Registry::totals() const {
     }
     for (std::size_t k = 0; k < t.endpoints.size(); ++k) {
       t.endpoints[k] += w.endpoints[k].value();
+    }
+    for (std::size_t k = 0; k < t.auth_invalid.size(); ++k) {
+      t.auth_invalid[k] += w.auth_invalid[k].value();
     }
     t.connections_accepted += w.connections_accepted.value();
     t.bytes_received += w.bytes_received.value();
@@ -429,6 +457,31 @@ std::string Registry::render(const std::vector<ExternalFamily>& external) const 
                    to_string(static_cast<Endpoint>(k)), t.endpoints[k]);
   }
 
+  std::vector<std::string> reasons;
+  {
+    std::lock_guard lk(mu_);
+    reasons = auth_reasons_;
+  }
+  if (!reasons.empty()) {
+    header(out, "yatagarasu_auth_requests_total", "counter",
+           "Requests to protected buckets by authentication outcome (missing/invalid: 401, "
+           "forbidden: 403).");
+    for (const auto& b : t.buckets) {
+      for (std::size_t k = 0; k < b.auth.size(); ++k) {
+        if (b.auth[k] != 0) {
+          fmt::format_to(it, "yatagarasu_auth_requests_total{{bucket=\"{}\",outcome=\"{}\"}} {}\n",
+                         escape_label(b.name), to_string(static_cast<AuthOutcome>(k)), b.auth[k]);
+        }
+      }
+    }
+    header(out, "yatagarasu_auth_invalid_tokens_total", "counter",
+           "Tokens refused with 401 invalid_token, by reason.");
+    for (std::size_t k = 0; k < reasons.size(); ++k) {
+      fmt::format_to(it, "yatagarasu_auth_invalid_tokens_total{{reason=\"{}\"}} {}\n", reasons[k],
+                     t.auth_invalid[k]);
+    }
+  }
+
   header(out, "yatagarasu_config_reloads_total", "counter", "Configuration reloads, by result.");
   fmt::format_to(it, "yatagarasu_config_reloads_total{{result=\"success\"}} {}\n",
                  reloads_ok_.load());
@@ -472,6 +525,7 @@ void Registry::reset_for_test() {
   shards_.clear();
   bucket_names_.assign(1, "_none");
   replica_names_.clear();
+  auth_reasons_.clear();
   {
     std::lock_guard elk(errors_mu_);
     recent_.clear();

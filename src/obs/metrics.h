@@ -104,6 +104,11 @@ std::string_view to_string(UpstreamError e) noexcept;
 enum class Endpoint : uint8_t { Health, Ready, Metrics, Admin, kCount };
 std::string_view to_string(Endpoint e) noexcept;
 
+// Authentication outcome of a request to a protected bucket (FEATURES.md AUTH-*).
+enum class AuthOutcome : uint8_t { Allowed, Missing, Invalid, Forbidden, kCount };
+std::string_view to_string(AuthOutcome o) noexcept;
+inline constexpr std::size_t kAuthReasons = 16;  // why tokens were invalid; names set by auth
+
 inline constexpr std::size_t kBucketSlots = 64;    // slot 0: "_none" (no bucket); last: "_other"
 inline constexpr std::size_t kReplicaSlots = 128;  // last: "_other"
 inline constexpr uint16_t kNoBucket = 0;
@@ -120,6 +125,7 @@ struct BucketSeries {
   Counter aborted_by_upstream;  // S3 failed mid-body; the client connection was reset
   Histogram duration;           // request start -> last byte written
   Histogram ttfb;               // request start -> first response byte handed to the socket
+  std::array<Counter, count_of<AuthOutcome>()> auth;
 };
 
 struct ReplicaSeries {
@@ -134,6 +140,7 @@ struct WorkerMetrics {
   std::array<ReplicaSeries, kReplicaSlots> replicas;
   std::array<Counter, count_of<Rejection>()> rejections;
   std::array<Counter, count_of<Endpoint>()> endpoints;
+  std::array<Counter, kAuthReasons> auth_invalid;  // by reason index (Registry::auth_reasons)
   Counter connections_accepted;
   Counter bytes_received;  // request head bytes
 };
@@ -154,6 +161,7 @@ struct Totals {
     std::array<std::array<uint64_t, kStatusSlots>, count_of<Method>()> requests{};
     uint64_t bytes_sent = 0, aborted_by_client = 0, aborted_by_upstream = 0;
     Histogram::Snapshot duration, ttfb;
+    std::array<uint64_t, count_of<AuthOutcome>()> auth{};
   };
   struct Replica {
     std::string bucket, replica;
@@ -165,6 +173,7 @@ struct Totals {
   std::vector<Replica> replicas;  // assigned slots only
   std::array<uint64_t, count_of<Rejection>()> rejections{};
   std::array<uint64_t, count_of<Endpoint>()> endpoints{};
+  std::array<uint64_t, kAuthReasons> auth_invalid{};
   uint64_t connections_accepted = 0;
   uint64_t bytes_received = 0;
 };
@@ -189,6 +198,9 @@ class Registry {
   uint16_t bucket_slot(std::string_view bucket);
   uint16_t replica_slot(std::string_view bucket, std::string_view replica);
 
+  // Label values for WorkerMetrics::auth_invalid indexes (set once at start by the wiring).
+  void set_auth_reasons(std::vector<std::string> names);
+
   // Process-wide events (rare; atomics shared by all threads).
   void reload_result(bool ok) noexcept;
   void set_config_generation(uint64_t g) noexcept { generation_.store(g); }
@@ -211,6 +223,7 @@ class Registry {
   std::deque<std::unique_ptr<WorkerMetrics>> shards_;
   std::vector<std::string> bucket_names_;                           // by slot
   std::vector<std::pair<std::string, std::string>> replica_names_;  // by slot
+  std::vector<std::string> auth_reasons_;
   std::deque<RecentError> recent_;
   std::atomic<uint64_t> reloads_ok_{0}, reloads_failed_{0}, generation_{1};
   std::chrono::system_clock::time_point started_;

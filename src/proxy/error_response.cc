@@ -42,6 +42,11 @@ http::status status_for(const Error& e) noexcept {
       return http::status::precondition_failed;
     case errc::overloaded:
       return http::status::service_unavailable;
+    case errc::token_missing:
+    case errc::token_invalid:
+      return http::status::unauthorized;
+    case errc::forbidden:
+      return http::status::forbidden;
     case errc::ok:
     case errc::internal:
       break;
@@ -70,6 +75,12 @@ http::response<http::string_body> make_error_response(const Error& e, std::strin
   }
   if (status == http::status::service_unavailable) {
     res.set(http::field::retry_after, "1");
+  }
+  // RFC 6750 section 3: no token -> the scheme alone; a bad one -> error="invalid_token".
+  if (e.is(errc::token_missing)) {
+    res.set(http::field::www_authenticate, "Bearer");
+  } else if (e.is(errc::token_invalid)) {
+    res.set(http::field::www_authenticate, "Bearer error=\"invalid_token\"");
   }
   res.body() = error_json(status, e.message(), request_id);
   res.prepare_payload();

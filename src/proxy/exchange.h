@@ -3,6 +3,7 @@
 // the session's frame and passed by reference to each step of the request path.
 
 #include <boost/asio/ip/tcp.hpp>
+#include <boost/json/object.hpp>
 #include <memory>
 #include <optional>
 #include <string>
@@ -47,11 +48,15 @@ struct Exchange {
   std::string upstream;                                   // replica name that served, if any
   std::optional<SteadyClock::time_point> first_byte;      // response head handed to the socket
   std::optional<SteadyClock::duration> upstream_latency;  // S3 request -> response head
-  std::optional<obs::Endpoint> endpoint;    // /health, /metrics, ...: not bucket traffic
-  std::optional<obs::Rejection> rejection;  // refused by a limit or rule
-  std::string error;                        // our error's text, for error responses
-  bool aborted_by_client = false;           // client left mid-body
-  bool aborted_by_upstream = false;         // S3 failed mid-body; the client connection was reset
+  std::optional<obs::Endpoint> endpoint;              // /health, /metrics, ...: not bucket traffic
+  std::optional<obs::Rejection> rejection;            // refused by a limit or rule
+  std::string error;                                  // our error's text, for error responses
+  std::string user;                                   // the verified token's "sub" (audit `user`)
+  std::shared_ptr<const boost::json::object> claims;  // verified claims (OPA input, issue #5)
+  std::optional<obs::AuthOutcome> auth;
+  uint8_t auth_error = 0;            // auth::JwtError when auth == Invalid
+  bool aborted_by_client = false;    // client left mid-body
+  bool aborted_by_upstream = false;  // S3 failed mid-body; the client connection was reset
 
   void mark_first_byte() {
     if (!first_byte) {

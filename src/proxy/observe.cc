@@ -28,6 +28,9 @@ void record_metrics(const Exchange& ex, Worker& w, SteadyClock::duration duratio
   }
   if (ex.endpoint) {
     m.endpoints[static_cast<std::size_t>(*ex.endpoint)].add();
+    if (ex.auth == obs::AuthOutcome::Invalid && ex.auth_error < obs::kAuthReasons) {
+      m.auth_invalid[ex.auth_error].add();  // admin API tokens
+    }
     return;
   }
   auto& b = m.buckets[ex.bucket != nullptr ? ex.bucket->metrics_slot : obs::kNoBucket];
@@ -43,6 +46,12 @@ void record_metrics(const Exchange& ex, Worker& w, SteadyClock::duration duratio
   }
   if (ex.aborted_by_upstream) {
     b.aborted_by_upstream.add();
+  }
+  if (ex.auth) {
+    b.auth[static_cast<std::size_t>(*ex.auth)].add();
+    if (*ex.auth == obs::AuthOutcome::Invalid && ex.auth_error < obs::kAuthReasons) {
+      m.auth_invalid[ex.auth_error].add();
+    }
   }
 }
 
@@ -109,6 +118,7 @@ void finish_exchange(Exchange& ex, Worker& w) {
   const std::string_view referer = header_or_empty(h, boost::beast::http::field::referer);
   r.referer = referer.substr(0, referer.find_first_of("?#"));
   r.error = ex.error;
+  r.user = ex.user;
   r.aborted = ex.aborted_by_client || ex.aborted_by_upstream;
 
   if (want_access && access_log->should_log(level)) {
@@ -137,6 +147,37 @@ void finish_exchange(Exchange& ex, Worker& w) {
 
 std::string render_metrics(const Shared& shared) {
   std::vector<obs::ExternalFamily> ext;
+  const auto rt = shared.runtime.load();
+  if (!rt->jwks_users.empty()) {
+    obs::ExternalFamily fetches{"yatagarasu_jwks_fetches_total",
+                                "JWKS fetches by JWT configuration (global or bucket) and result.",
+                                "counter",
+                                {}};
+    obs::ExternalFamily refetch{"yatagarasu_jwks_refetches_total",
+                                "JWKS refetches caused by a token naming an unknown kid.",
+                                "counter",
+                                {}};
+    obs::ExternalFamily keys{"yatagarasu_jwks_keys", "Keys in the current JWK Set.", "gauge", {}};
+    obs::ExternalFamily ready{"yatagarasu_jwks_ready",
+                              "1 once a JWK Set was fetched (tokens needing it get 401 before).",
+                              "gauge",
+                              {}};
+    for (const auto& [name, a] : rt->jwks_users) {
+      const auto st = a->jwks()->stats();
+      const std::string jwt = "jwt=\"" + obs::escape_label(name) + "\"";
+      fetches.samples.emplace_back("{" + jwt + ",result=\"ok\"}",
+                                   static_cast<double>(st.fetches_ok));
+      fetches.samples.emplace_back("{" + jwt + ",result=\"failed\"}",
+                                   static_cast<double>(st.fetches_failed));
+      refetch.samples.emplace_back("{" + jwt + "}",
+                                   static_cast<double>(st.refetches_on_unknown_kid));
+      keys.samples.emplace_back("{" + jwt + "}", static_cast<double>(st.keys));
+      ready.samples.emplace_back("{" + jwt + "}", st.ready ? 1.0 : 0.0);
+    }
+    for (auto* f : {&fetches, &refetch, &keys, &ready}) {
+      ext.push_back(std::move(*f));
+    }
+  }
   ext.push_back({"yatagarasu_active_connections",
                  "Open client connections.",
                  "gauge",

@@ -17,13 +17,40 @@ std::vector<std::string> prefixes_of(const config::Config& c) {
 }  // namespace
 
 std::shared_ptr<const Runtime> build_runtime(config::Config cfg) {
-  auto rt = std::make_shared<Runtime>(Runtime{std::move(cfg), router::RouteTable({}), {}});
+  auto rt = std::make_shared<Runtime>(Runtime{std::move(cfg), router::RouteTable({}), {}, {}, {}});
   rt->routes = router::RouteTable(prefixes_of(rt->config));
+  bool any_auth = false;
+  if (rt->config.jwt && rt->config.jwt->enabled) {
+    try {
+      rt->global_auth = std::make_shared<const auth::Authenticator>(*rt->config.jwt);
+    } catch (const std::exception& e) {
+      throw std::runtime_error(std::string("jwt: ") + e.what());
+    }
+    any_auth = true;
+    if (rt->global_auth->jwks() != nullptr) {
+      rt->jwks_users.emplace_back("global", rt->global_auth);
+    }
+  }
   for (const auto& b : rt->config.buckets) {
     BucketRuntime br;
     br.cfg = &b;
     br.pool_size = b.s3.connection_pool_size;
     br.metrics_slot = obs::metrics().bucket_slot(b.name);
+    if (b.auth_enabled) {
+      any_auth = true;
+      if (b.jwt && b.jwt->enabled) {
+        try {
+          br.auth = std::make_shared<const auth::Authenticator>(*b.jwt);
+        } catch (const std::exception& e) {
+          throw std::runtime_error("bucket '" + b.name + "': auth.jwt: " + e.what());
+        }
+        if (br.auth->jwks() != nullptr) {
+          rt->jwks_users.emplace_back(b.name, br.auth);
+        }
+      } else {
+        br.auth = rt->global_auth;  // validation guarantees one applies
+      }
+    }
     std::shared_ptr<boost::asio::ssl::context> tls_ctx;
     for (const auto& r : b.s3.replicas) {
       UpstreamReplica ur;
@@ -53,6 +80,13 @@ std::shared_ptr<const Runtime> build_runtime(config::Config cfg) {
       br.replicas.push_back(std::move(ur));
     }
     rt->buckets.push_back(std::move(br));
+  }
+  if (any_auth) {
+    std::vector<std::string> reasons;
+    for (int e = 0; e <= static_cast<int>(auth::JwtError::BadAudience); ++e) {
+      reasons.emplace_back(auth::to_string(static_cast<auth::JwtError>(e)));
+    }
+    obs::metrics().set_auth_reasons(std::move(reasons));
   }
   return rt;
 }

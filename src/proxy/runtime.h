@@ -6,6 +6,7 @@
 #include <memory>
 #include <vector>
 
+#include "auth/authenticator.h"
 #include "config/config.h"
 #include "net/client/upstream_pool.h"
 #include "router/router.h"
@@ -28,12 +29,19 @@ struct BucketRuntime {
   std::vector<UpstreamReplica> replicas;      // by priority; issue #8 adds failover
   std::size_t pool_size = 0;
   uint16_t metrics_slot = 0;  // obs::WorkerMetrics::buckets index
+  // auth.enabled: the bucket's own auth.jwt, or the global jwt (shared). nullptr: public.
+  std::shared_ptr<const auth::Authenticator> auth;
 };
 
 struct Runtime {
   config::Config config;
   router::RouteTable routes;
   std::vector<BucketRuntime> buckets;  // same order as config.buckets and route indexes
+  // The global jwt (when enabled): buckets without their own auth.jwt, and the admin API's
+  // admin_claims check.
+  std::shared_ptr<const auth::Authenticator> global_auth;
+  // Every authenticator with a JWKS client, named "global" or by bucket (metrics, /ready).
+  std::vector<std::pair<std::string, std::shared_ptr<const auth::Authenticator>>> jwks_users;
 };
 
 // Throws std::runtime_error naming the bucket on failure (bad endpoint, unreadable CA file).

@@ -147,7 +147,11 @@ asio::awaitable<bool> serve_ready(beast::tcp_stream& stream, Exchange& ex, Worke
   o["status"] = draining ? "draining" : "ready";
   boost::json::object buckets;
   for (const auto& b : ex.runtime->buckets) {
-    buckets[b.cfg->name] = "ok";  // per-replica health arrives with issue #8 (OPS-1)
+    // A protected bucket whose JWKS was never fetched refuses every token until it is.
+    const auto* jwks = b.auth ? b.auth->jwks() : nullptr;
+    buckets[b.cfg->name] = jwks != nullptr && !jwks->stats().ready
+                               ? "jwks unavailable"
+                               : "ok";  // per-replica health arrives with issue #8 (OPS-1)
   }
   o["buckets"] = std::move(buckets);
   co_return co_await serve_json(
@@ -174,6 +178,41 @@ asio::awaitable<bool> serve_options(beast::tcp_stream& stream, Exchange& ex, boo
   co_return co_await write_response(stream, ex, res) && keep_alive;
 }
 
+// AUTH-1..6: the token from the configured sources, verified, its claims checked. Records the
+// outcome on `ex`; returns the error to answer with, or nullopt when the request may proceed.
+std::optional<Error> authenticate(Exchange& ex, const auth::Authenticator& a, bool admin) {
+  const net::RequestHead& h = *ex.head;
+  auth::RequestView view;
+  view.authorization = header_value(h, http::field::authorization);
+  view.header = [&h](std::string_view name) {
+    auto it = h.fields.find(name);
+    return it == h.fields.end() ? std::string_view{} : std::string_view(it->value());
+  };
+  view.query = &ex.query;
+  auto token = auth::find_token(a.sources(), view);
+  if (!token) {
+    ex.auth = obs::AuthOutcome::Missing;
+    return Error::of(errc::token_missing, Source::Downstream);
+  }
+  const auto now =
+      std::chrono::duration_cast<std::chrono::seconds>(SysClock::now().time_since_epoch()).count();
+  auto r = a.check(token->value, now, admin);
+  switch (r.outcome) {
+    case auth::Outcome::Allowed:
+      ex.auth = obs::AuthOutcome::Allowed;
+      ex.user = std::move(r.subject);
+      ex.claims = std::move(r.claims);
+      return std::nullopt;
+    case auth::Outcome::Forbidden:
+      ex.auth = obs::AuthOutcome::Forbidden;
+      return Error::of(errc::forbidden, Source::Downstream);
+    default:
+      ex.auth = obs::AuthOutcome::Invalid;
+      ex.auth_error = static_cast<uint8_t>(r.error);
+      return Error::of(errc::token_invalid, Source::Downstream);
+  }
+}
+
 // The proxy's own endpoints. Returns nullopt when `path` is not one of them.
 std::optional<obs::Endpoint> endpoint_of(std::string_view path, Listener on, bool metrics_on) {
   if (path == "/health") {
@@ -191,10 +230,16 @@ std::optional<obs::Endpoint> endpoint_of(std::string_view path, Listener on, boo
   return std::nullopt;
 }
 
-// The admin API (OBS-5): the dashboard page and its stats. Access control: the admin JWT claims
-// once JWT is configured (issue #4 adds the check here, for every /admin path).
+// The admin API (OBS-5): the dashboard page and its stats. With a global jwt, every /admin path
+// needs a valid token that satisfies jwt.admin_claims (AUTH-5; none configured: refused); the
+// one check here guards whatever admin endpoint is added later.
 asio::awaitable<bool> serve_admin(beast::tcp_stream& stream, Exchange& ex, Worker& w,
                                   std::string_view path, bool keep_alive) {
+  if (const auto& admin = ex.runtime->global_auth) {
+    if (auto err = authenticate(ex, *admin, /*admin=*/true)) {
+      co_return co_await write_error(stream, ex, *err, ex.head->version, keep_alive);
+    }
+  }
   if (path == "/admin") {
     http::response<http::empty_body> res{http::status::moved_permanently, ex.head->version};
     set_common_headers(res, ex.request_id);
@@ -295,7 +340,13 @@ asio::awaitable<bool> handle(beast::tcp_stream& stream, Exchange& ex, Worker& w,
                                    h.version, keep_alive);
   }
   if (h.method == http::verb::options) {
+    // CORS pre-flights carry no credentials (browsers never send them): not authenticated.
     co_return co_await serve_options(stream, ex, keep_alive);
+  }
+  if (ex.bucket->auth) {
+    if (auto err = authenticate(ex, *ex.bucket->auth, /*admin=*/false)) {
+      co_return co_await write_error(stream, ex, *err, h.version, keep_alive);
+    }
   }
   co_return co_await proxy_to_s3(stream, ex, w, keep_alive);
 }

@@ -12,14 +12,6 @@ namespace {
 using test::load;
 using test::with_bucket;
 
-// The global jwt section gives the exact message of the brief.
-TEST(FeatureGate, GlobalJwtNamesIssue4) {
-  auto r = load(with_bucket("jwt:\n  enabled: true\n  algorithm: HS256\n  secret: s\n"));
-  EXPECT_ONLY_ERROR(r,
-                    "test.yaml:9: jwt: JWT authentication is not available yet in this build "
-                    "(issue #4)");
-}
-
 struct GateCase {
   const char* name;
   std::string yaml;  // appended to kBucket
@@ -44,10 +36,6 @@ TEST_P(GateTest, RefusesEnabledFeature) {
 }
 
 const GateCase kGated[] = {
-    {"BucketAuth", "    auth:\n      enabled: true\n      jwt: {algorithm: HS256, secret: s}\n", 10,
-     "buckets[0].auth.enabled", 4},
-    {"BucketAuthWithoutEnabledKey", "    auth:\n      jwt: {algorithm: HS256, secret: s}\n", 9,
-     "buckets[0].auth.enabled", 4},
     {"OpaAuthorization",
      "    authorization:\n      type: opa\n      opa_url: http://o\n      opa_policy_path: p\n", 9,
      "buckets[0].authorization", 5},
@@ -147,7 +135,7 @@ TEST(FeatureGate, ReportsEveryGatedFeatureOfTheReferenceExample) {
                                    {"REDIS_PASSWORD", "d"}}));
   EXPECT_FALSE(r.config.has_value());
   std::string all = test::joined(r);
-  for (int issue : {4, 5, 6, 7, 8}) {
+  for (int issue : {5, 6, 7, 8}) {
     EXPECT_NE(all.find("(issue #" + std::to_string(issue) + ")"), std::string::npos)
         << "issue " << issue << "\n"
         << all;

@@ -1,0 +1,193 @@
+#include "auth/jwks.h"
+
+#include <boost/asio/as_tuple.hpp>
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/detached.hpp>
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/post.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <boost/asio/use_awaitable.hpp>
+#include <boost/beast/http/empty_body.hpp>
+#include <boost/beast/http/read.hpp>
+#include <boost/beast/http/string_body.hpp>
+#include <boost/beast/http/write.hpp>
+#include <boost/url/parse.hpp>
+#include <stdexcept>
+
+#include "core/log.h"
+#include "net/client/upstream_pool.h"
+
+namespace yg::auth {
+namespace asio = boost::asio;
+namespace beast = boost::beast;
+namespace http = beast::http;
+
+namespace {
+constexpr auto use_tuple = asio::as_tuple(asio::use_awaitable);
+constexpr std::size_t kMaxJwksBytes = 1024 * 1024;
+}  // namespace
+
+struct JwksClient::Impl {
+  JwksClient& owner;
+  asio::io_context io{1};
+  net::UpstreamPool pool{io.get_executor()};
+  net::UpstreamTarget target;
+  std::string host_header;
+  std::string path;
+  std::chrono::seconds refresh, min_refetch, timeout;
+  asio::steady_timer wake{io};
+  bool fetch_requested = false;
+  std::chrono::steady_clock::time_point last_fetch{};
+  std::atomic<uint64_t> ok{0}, failed{0}, refetches{0};
+  std::atomic<bool> ready{false};
+  std::shared_ptr<spdlog::logger> log = log::get("jwks");
+
+  explicit Impl(JwksClient& o) : owner(o) {}
+
+  // One GET; returns the body or an empty optional with `why` set.
+  template <class Stream>
+  asio::awaitable<std::optional<std::string>> get_on(Stream& s, net::UpstreamConnection& conn,
+                                                     std::string& why) {
+    http::request<http::empty_body> req{http::verb::get, path, 11};
+    req.set(http::field::host, host_header);
+    req.set(http::field::accept, "application/json");
+    req.set(http::field::user_agent, "yatagarasu-jwks");
+    req.keep_alive(false);
+    conn.lowest().expires_after(timeout);
+    auto [wec, wn] = co_await http::async_write(s, req, use_tuple);
+    if (wec) {
+      why = "send failed: " + wec.message();
+      co_return std::nullopt;
+    }
+    http::response_parser<http::string_body> parser;
+    parser.body_limit(kMaxJwksBytes);
+    conn.lowest().expires_after(timeout);
+    auto [rec, rn] = co_await http::async_read(s, conn.buffer, parser, use_tuple);
+    if (rec) {
+      why = "read failed: " + rec.message();
+      co_return std::nullopt;
+    }
+    if (parser.get().result_int() != 200) {
+      why = "HTTP " + std::to_string(parser.get().result_int());
+      co_return std::nullopt;
+    }
+    co_return std::move(parser.get().body());
+  }
+
+  asio::awaitable<void> fetch_once() {
+    last_fetch = std::chrono::steady_clock::now();
+    std::string why;
+    std::optional<std::string> body;
+    auto conn = co_await pool.connect(target, timeout);
+    if (!conn) {
+      why = "connect failed: " + conn.error().message();
+    } else if (auto* p = std::get_if<net::PlainStream>(&(*conn)->stream)) {
+      body = co_await get_on(*p, **conn, why);
+    } else {
+      body = co_await get_on(std::get<net::TlsStream>((*conn)->stream), **conn, why);
+    }
+    if (conn) {
+      (*conn)->close();
+    }
+    if (body) {
+      auto set = parse_jwks(*body);
+      if (!set.error.empty()) {
+        why = "not a usable JWK Set: " + set.error;
+      } else if (set.keys.empty()) {
+        why = "the JWK Set has no usable signature key";
+      } else {
+        const std::size_t n = set.keys.size();
+        owner.keys_.store(std::make_shared<const std::vector<Key>>(std::move(set.keys)));
+        ok.fetch_add(1);
+        const bool first = !ready.exchange(true);
+        log->info("JWKS {}: {} key(s) loaded{}{}", owner.url_, n,
+                  set.skipped.empty() ? "" : ", skipped: ",
+                  set.skipped.empty() ? "" : set.skipped.front());
+        (void)first;
+        co_return;
+      }
+    }
+    failed.fetch_add(1);
+    log->warn("JWKS {} fetch failed ({}); keeping the last good set ({})", owner.url_, why,
+              ready.load() ? "present" : "none yet: tokens needing it are refused");
+  }
+
+  asio::awaitable<void> run() {
+    for (;;) {
+      co_await fetch_once();
+      fetch_requested = false;
+      // Sleep until the refresh is due or a refetch is asked for (and allowed). Before the
+      // first good fetch, retry every min_refetch (bounded by refresh).
+      const auto next = ready.load() ? refresh : std::min(refresh, min_refetch);
+      wake.expires_after(next);
+      auto [ec] = co_await wake.async_wait(use_tuple);
+      if (ec && !fetch_requested) {
+        // cancelled without a request: io is stopping
+        if (io.stopped()) {
+          co_return;
+        }
+      }
+      if (fetch_requested) {
+        const auto since = std::chrono::steady_clock::now() - last_fetch;
+        if (since < min_refetch) {
+          wake.expires_after(min_refetch - since);
+          co_await wake.async_wait(use_tuple);
+        }
+        refetches.fetch_add(1);
+      }
+    }
+  }
+};
+
+JwksClient::JwksClient(std::string url, std::chrono::seconds refresh,
+                       std::chrono::seconds min_refetch, std::chrono::seconds timeout)
+    : url_(std::move(url)), impl_(std::make_unique<Impl>(*this)) {
+  keys_.store(std::make_shared<const std::vector<Key>>());
+  auto u = boost::urls::parse_uri(url_);
+  if (!u || (u->scheme() != "http" && u->scheme() != "https") || u->host().empty()) {
+    throw std::invalid_argument("jwks_url '" + url_ + "' is not an http(s) URL");
+  }
+  auto& t = impl_->target;
+  t.tls = u->scheme() == "https";
+  t.host = std::string(u->host_address());
+  t.port = u->has_port() ? static_cast<uint16_t>(u->port_number()) : (t.tls ? 443 : 80);
+  if (t.tls) {
+    t.tls_ctx = net::make_client_tls_context("", true);
+  }
+  t.pool_key = net::make_pool_key(t, "jwks");
+  impl_->host_header = std::string(u->encoded_host_and_port());
+  impl_->path = u->encoded_target().empty() ? "/" : std::string(u->encoded_target());
+  impl_->refresh = std::max(refresh, std::chrono::seconds(1));
+  impl_->min_refetch = min_refetch;
+  impl_->timeout = timeout;
+  asio::co_spawn(impl_->io, impl_->run(), asio::detached);
+  thread_ = std::thread([this] { impl_->io.run(); });
+}
+
+JwksClient::~JwksClient() {
+  impl_->io.stop();
+  if (thread_.joinable()) {
+    thread_.join();
+  }
+}
+
+void JwksClient::unknown_kid() {
+  asio::post(impl_->io, [impl = impl_.get()] {
+    if (!impl->fetch_requested) {
+      impl->fetch_requested = true;
+      impl->wake.cancel();
+    }
+  });
+}
+
+JwksStats JwksClient::stats() const {
+  JwksStats s;
+  s.fetches_ok = impl_->ok.load();
+  s.fetches_failed = impl_->failed.load();
+  s.refetches_on_unknown_kid = impl_->refetches.load();
+  s.ready = impl_->ready.load();
+  s.keys = keys()->size();
+  return s;
+}
+
+}  // namespace yg::auth
