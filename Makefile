@@ -75,6 +75,7 @@ bench: build
 load: build
 	$(VENV)/bin/python load/stream_throughput.py --binary $(BUILD)/yatagarasu
 	$(VENV)/bin/python load/observability_cost.py --binary $(BUILD)/yatagarasu
+	$(VENV)/bin/python load/auth_overhead.py --binary $(BUILD)/yatagarasu
 
 test: build build-asan
 	$(MAKE) unit

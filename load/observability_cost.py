@@ -91,8 +91,8 @@ WRK_RPS = re.compile(r"Requests/sec:\s+([\d.]+)")
 WRK_LAT = re.compile(r"^\s+(50|99)%\s+([\d.]+)(us|ms|s)\s*$", re.M)
 
 
-def wrk(url: str, seconds: int, conns: int) -> dict:
-    out = subprocess.run(["wrk", "-t1", f"-c{conns}", f"-d{seconds}s", "--latency", url],
+def wrk(url: str, seconds: int, conns: int, extra: tuple = ()) -> dict:
+    out = subprocess.run(["wrk", "-t1", f"-c{conns}", f"-d{seconds}s", "--latency", *extra, url],
                          capture_output=True, text=True, timeout=seconds + 30)
     if out.returncode != 0 or "Non-2xx" in out.stdout or "Socket errors" in out.stdout:
         raise RuntimeError(f"wrk {url}:\n{out.stdout}\n{out.stderr}")
