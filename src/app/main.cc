@@ -113,7 +113,7 @@ void reload(yg::proxy::Server& server, const std::string& path) {
   const auto& lc = r.config->logging;
   const bool json = lc.format == "json";
   try {
-    auto rt = yg::proxy::build_runtime(std::move(*r.config));
+    auto rt = yg::proxy::build_runtime(std::move(*r.config), server.runtime().get());
     yg::log::init(rt->config.logging.level, json ? yg::log::Format::Json : yg::log::Format::Text);
     server.swap_runtime(std::move(rt));
     yg::obs::metrics().reload_result(true);

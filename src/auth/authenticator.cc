@@ -73,7 +73,8 @@ std::optional<Token> find_token(const std::vector<config::TokenSource>& sources,
   return std::nullopt;
 }
 
-Authenticator::Authenticator(const config::JwtConfig& cfg)
+Authenticator::Authenticator(const config::JwtConfig& cfg,
+                             std::shared_ptr<const std::vector<Key>> jwks_seed)
     : sources_(cfg.token_sources),
       claims_(cfg.claims),
       admin_claims_(cfg.admin_claims),
@@ -117,7 +118,7 @@ Authenticator::Authenticator(const config::JwtConfig& cfg)
     try {
       jwks_ = std::make_shared<JwksClient>(
           cfg.jwks_url, std::chrono::seconds(cfg.jwks_refresh_interval_secs),
-          std::chrono::seconds(cfg.jwks_refetch_min_interval_secs));
+          std::chrono::seconds(cfg.jwks_refetch_min_interval_secs), std::move(jwks_seed));
     } catch (const std::invalid_argument& e) {
       throw std::runtime_error(std::string("jwt.jwks_url: ") + e.what());
     }
@@ -161,6 +162,9 @@ AuthResult Authenticator::check(std::string_view token, int64_t now, bool admin)
   if (jwks_keys) {
     try_keys(*jwks_keys, true);
   }
+  if (!any_candidate && !t.kid.empty() && jwks_) {
+    jwks_->unknown_kid();  // rotation: the set may have a new key (rate-limited)
+  }
   if (!any_candidate && !t.kid.empty()) {
     // A kid no configured key carries: the configured default key (secret / PEM file, no id)
     // still applies, as issuers often set a kid the operator never configured.
@@ -176,9 +180,6 @@ AuthResult Authenticator::check(std::string_view token, int64_t now, bool admin)
     }
   }
   if (!any_candidate) {
-    if (jwks_ && !t.kid.empty()) {
-      jwks_->unknown_kid();  // rotation: the set may have a new key (rate-limited)
-    }
     r.error = JwtError::UnknownKid;
     return r;
   }

@@ -57,7 +57,9 @@ class Authenticator {
  public:
   // Throws std::runtime_error naming what failed (unreadable key file, wrong key type, bad
   // regex in a rule) for build_runtime to report.
-  explicit Authenticator(const config::JwtConfig& cfg);
+  // `jwks_seed`: keys of the previous snapshot's client for the same jwks_url (reload).
+  explicit Authenticator(const config::JwtConfig& cfg,
+                         std::shared_ptr<const std::vector<Key>> jwks_seed = nullptr);
 
   // Verifies `token` and checks time claims, issuer/audience and `claims` (or `admin_claims`
   // when `admin`). `now` in Unix seconds.

@@ -320,7 +320,11 @@ bool matches(const json::object& claims, const ClaimRule& rule, const std::regex
     case ClaimOperator::Exists:
       return claim != nullptr;
     case ClaimOperator::NotEquals:
-      return claim == nullptr || !scalar_equals(*claim, rule.value);
+      // Only a present scalar of another value passes: a missing claim, null, an array or an
+      // object never satisfies not_equals (a deny rule `role not_equals suspended` must not be
+      // passed by "role": ["suspended"]).
+      return claim != nullptr && (claim->is_string() || claim->is_number() || claim->is_bool()) &&
+             !scalar_equals(*claim, rule.value);
     default:
       break;
   }

@@ -35,15 +35,15 @@ const boost::json::value* claim_at(const boost::json::object& claims, std::strin
 
 // One rule (AUTH-5). Operators:
 //   equals / not_equals: same type and value (a number claim equals a numeric rule value; a
-//     string claim equals its text; bool equals bool); not_equals is its negation (a missing
-//     claim is not_equals anything).
+//     string claim equals its text; bool equals bool); not_equals holds only for a present
+//     scalar claim of another value (missing, null, arrays and objects never pass it).
 //   in: the claim (scalar) equals one of the rule's list items.
 //   contains: string claim contains the rule's text as a substring, or array claim has an
 //     element equal to the rule's scalar.
 //   gt / gte / lt / lte: both numbers (a numeric string claim is compared as a number); any
 //     other types do not match.
-//   regex: string claim matches the rule's text (ECMAScript, whole-string search semantics:
-//     std::regex_search); an invalid pattern never matches.
+//   regex: the pattern is SEARCHED in the string claim (ECMAScript, std::regex_search: not
+//     anchored; write ^...$ to match the whole claim); an invalid pattern never matches.
 //   exists: the path resolves (any value, null included).
 // Type mismatches never match (and never throw).
 bool rule_matches(const boost::json::object& claims, const config::ClaimRule& rule);

@@ -100,7 +100,7 @@ struct JwksClient::Impl {
         owner.keys_.store(std::make_shared<const std::vector<Key>>(std::move(set.keys)));
         ok.fetch_add(1);
         const bool first = !ready.exchange(true);
-        log->info("JWKS {}: {} key(s) loaded{}{}", owner.url_, n,
+        log->info("JWKS {}: {} key(s) loaded{}{}", owner.log_url_, n,
                   set.skipped.empty() ? "" : ", skipped: ",
                   set.skipped.empty() ? "" : set.skipped.front());
         (void)first;
@@ -108,13 +108,19 @@ struct JwksClient::Impl {
       }
     }
     failed.fetch_add(1);
-    log->warn("JWKS {} fetch failed ({}); keeping the last good set ({})", owner.url_, why,
+    log->warn("JWKS {} fetch failed ({}); keeping the last good set ({})", owner.log_url_, why,
               ready.load() ? "present" : "none yet: tokens needing it are refused");
   }
 
   asio::awaitable<void> run() {
     for (;;) {
-      co_await fetch_once();
+      try {
+        co_await fetch_once();
+      } catch (const std::exception& e) {
+        // Never let one bad fetch end the refresh loop (stale keys would stay trusted).
+        failed.fetch_add(1);
+        log->error("JWKS {} fetch failed: {}", owner.log_url_, e.what());
+      }
       fetch_requested = false;
       // Sleep until the refresh is due or a refetch is asked for (and allowed). Before the
       // first good fetch, retry every min_refetch (bounded by refresh).
@@ -140,13 +146,18 @@ struct JwksClient::Impl {
 };
 
 JwksClient::JwksClient(std::string url, std::chrono::seconds refresh,
-                       std::chrono::seconds min_refetch, std::chrono::seconds timeout)
+                       std::chrono::seconds min_refetch,
+                       std::shared_ptr<const std::vector<Key>> seed, std::chrono::seconds timeout)
     : url_(std::move(url)), impl_(std::make_unique<Impl>(*this)) {
-  keys_.store(std::make_shared<const std::vector<Key>>());
+  const bool seeded = seed && !seed->empty();
+  keys_.store(seeded ? std::move(seed) : std::make_shared<const std::vector<Key>>());
+  impl_->ready.store(seeded);
   auto u = boost::urls::parse_uri(url_);
   if (!u || (u->scheme() != "http" && u->scheme() != "https") || u->host().empty()) {
-    throw std::invalid_argument("jwks_url '" + url_ + "' is not an http(s) URL");
+    throw std::invalid_argument("jwks_url is not an http(s) URL");
   }
+  log_url_ = std::string(u->scheme()) + "://" + std::string(u->encoded_host_and_port()) +
+             std::string(u->encoded_path());
   auto& t = impl_->target;
   t.tls = u->scheme() == "https";
   t.host = std::string(u->host_address());

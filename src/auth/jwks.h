@@ -28,7 +28,10 @@ class JwksClient {
  public:
   // Starts the fetch thread; the first fetch begins at once. Throws std::invalid_argument for a
   // URL that is not http(s)://host[:port]/path.
+  // `seed`: the set a previous client (same URL, before a reload) had, served until the first
+  // fetch of this one succeeds, so a reload never leaves protected buckets without keys.
   JwksClient(std::string url, std::chrono::seconds refresh, std::chrono::seconds min_refetch,
+             std::shared_ptr<const std::vector<Key>> seed = nullptr,
              std::chrono::seconds timeout = std::chrono::seconds(5));
   ~JwksClient();  // stops and joins the thread
   JwksClient(const JwksClient&) = delete;
@@ -45,6 +48,7 @@ class JwksClient {
 
  private:
   std::string url_;
+  std::string log_url_;  // url_ without userinfo and query (may hold credentials)
   std::atomic<std::shared_ptr<const std::vector<Key>>> keys_;
   std::unique_ptr<Impl> impl_;
   std::thread thread_;

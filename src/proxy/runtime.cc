@@ -16,13 +16,29 @@ std::vector<std::string> prefixes_of(const config::Config& c) {
 }
 }  // namespace
 
-std::shared_ptr<const Runtime> build_runtime(config::Config cfg) {
+namespace {
+std::shared_ptr<const std::vector<auth::Key>> jwks_seed(const Runtime* previous,
+                                                        const config::JwtConfig& j) {
+  if (previous == nullptr || j.jwks_url.empty()) {
+    return nullptr;
+  }
+  for (const auto& [name, a] : previous->jwks_users) {
+    if (a->jwks() != nullptr && a->jwks()->url() == j.jwks_url) {
+      return a->jwks()->keys();
+    }
+  }
+  return nullptr;
+}
+}  // namespace
+
+std::shared_ptr<const Runtime> build_runtime(config::Config cfg, const Runtime* previous) {
   auto rt = std::make_shared<Runtime>(Runtime{std::move(cfg), router::RouteTable({}), {}, {}, {}});
   rt->routes = router::RouteTable(prefixes_of(rt->config));
   bool any_auth = false;
   if (rt->config.jwt && rt->config.jwt->enabled) {
     try {
-      rt->global_auth = std::make_shared<const auth::Authenticator>(*rt->config.jwt);
+      rt->global_auth = std::make_shared<const auth::Authenticator>(
+          *rt->config.jwt, jwks_seed(previous, *rt->config.jwt));
     } catch (const std::exception& e) {
       throw std::runtime_error(std::string("jwt: ") + e.what());
     }
@@ -40,7 +56,8 @@ std::shared_ptr<const Runtime> build_runtime(config::Config cfg) {
       any_auth = true;
       if (b.jwt && b.jwt->enabled) {
         try {
-          br.auth = std::make_shared<const auth::Authenticator>(*b.jwt);
+          br.auth =
+              std::make_shared<const auth::Authenticator>(*b.jwt, jwks_seed(previous, *b.jwt));
         } catch (const std::exception& e) {
           throw std::runtime_error("bucket '" + b.name + "': auth.jwt: " + e.what());
         }

@@ -44,7 +44,9 @@ struct Runtime {
   std::vector<std::pair<std::string, std::shared_ptr<const auth::Authenticator>>> jwks_users;
 };
 
-// Throws std::runtime_error naming the bucket on failure (bad endpoint, unreadable CA file).
-std::shared_ptr<const Runtime> build_runtime(config::Config cfg);
+// Throws std::runtime_error naming the bucket on failure (bad endpoint, unreadable CA file, bad
+// key file). On reload, `previous` lends its JWKS key sets to the new clients for the same URL,
+// so protected buckets keep their keys while the new clients fetch.
+std::shared_ptr<const Runtime> build_runtime(config::Config cfg, const Runtime* previous = nullptr);
 
 }  // namespace yg::proxy

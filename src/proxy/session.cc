@@ -236,6 +236,10 @@ std::optional<obs::Endpoint> endpoint_of(std::string_view path, Listener on, boo
 asio::awaitable<bool> serve_admin(beast::tcp_stream& stream, Exchange& ex, Worker& w,
                                   std::string_view path, bool keep_alive) {
   if (const auto& admin = ex.runtime->global_auth) {
+    // A query token source needs the decoded query (bucket requests decode it while routing).
+    if (auto q = router::decode_query(router::split_target(ex.head->target).query)) {
+      ex.query = std::move(*q);
+    }
     if (auto err = authenticate(ex, *admin, /*admin=*/true)) {
       co_return co_await write_error(stream, ex, *err, ex.head->version, keep_alive);
     }

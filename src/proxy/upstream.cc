@@ -4,6 +4,7 @@
 #include <boost/asio/ssl/error.hpp>
 #include <boost/asio/use_awaitable.hpp>
 #include <boost/asio/write.hpp>
+#include <boost/beast/core/string.hpp>
 #include <boost/beast/http/buffer_body.hpp>
 #include <boost/beast/http/empty_body.hpp>
 #include <boost/beast/http/error.hpp>
@@ -122,6 +123,35 @@ std::optional<uint64_t> unsatisfied_size(const http::fields& h, std::string_view
     }
   }
   return std::nullopt;
+}
+
+// A protected bucket's object must never be stored by a shared cache (RFC 9111 5.2.2.7): a
+// CDN or corporate proxy that ignores a header or query token would serve it to anyone. S3's
+// Cache-Control is kept minus `public` and `s-maxage`, with `private` added.
+void make_private(http::fields& f) {
+  std::string out = "private";
+  if (auto it = f.find(http::field::cache_control); it != f.end()) {
+    std::string_view v = it->value();
+    while (!v.empty()) {
+      const auto comma = v.find(',');
+      std::string_view d = v.substr(0, comma);
+      v = comma == std::string_view::npos ? std::string_view{} : v.substr(comma + 1);
+      while (!d.empty() && (d.front() == ' ' || d.front() == '\t')) {
+        d.remove_prefix(1);
+      }
+      while (!d.empty() && (d.back() == ' ' || d.back() == '\t')) {
+        d.remove_suffix(1);
+      }
+      const std::string_view name = d.substr(0, d.find('='));
+      if (d.empty() || beast::iequals(name, "public") || beast::iequals(name, "private") ||
+          beast::iequals(name, "s-maxage")) {
+        continue;
+      }
+      out += ", ";
+      out += d;
+    }
+  }
+  f.set(http::field::cache_control, out);
 }
 
 // After a streamed body: pool the upstream connection only if the whole response was read and
@@ -298,6 +328,9 @@ asio::awaitable<Attempt> exchange_on(Stream& up, net::ConnectionPtr& conn_ptr,
         }
       }
       nm.set("X-Cache", to_string(c.ex.cache_status));
+      if (c.ex.bucket->auth) {
+        make_private(nm.base());
+      }
       nm.keep_alive(c.keep_alive);
       c.client_reusable = co_await send_response(c, nm);
       co_return Attempt::Done;
@@ -309,6 +342,9 @@ asio::awaitable<Attempt> exchange_on(Stream& up, net::ConnectionPtr& conn_ptr,
   http::response<http::buffer_body> res{static_cast<http::status>(status), version};
   set_common_headers(res, c.ex.request_id);
   copy_response_headers(ures.base(), res.base());
+  if (c.ex.bucket->auth) {
+    make_private(res.base());
+  }
   res.set("X-Cache", to_string(c.ex.cache_status));
   bool keep_alive = c.keep_alive;
   const auto length = parser.content_length();

@@ -291,3 +291,40 @@ def test_bad_key_file_fails_start(proxy_factory, moto_auth, tmp_path):
                        timeout=20, stdin=subprocess.DEVNULL)
     assert r.returncode == 1, r
     assert b"rsa_public_key_path" in r.stderr, r.stderr
+
+
+def test_protected_responses_are_private(proxy_factory, moto_auth, keys):
+    """A shared cache must never store a protected object (it would serve it without a token):
+    S3's `Cache-Control: max-age=60, public` becomes `private, max-age=60`."""
+    hs = keys["HS256"]
+    p = proxy_factory(protected_public(moto_auth),
+                      extra={"jwt": {"algorithm": "HS256",
+                                     "secret": register_secret(hs.private.decode())}})
+    key = catalog.HEADERS_OBJ.key
+    r = get(p, f"/private/{key}", bearer(hs.mint(kid=None)))
+    assert r.status == 200 and r.body == catalog.HEADERS_OBJ.body
+    assert r.header("Cache-Control") == "private, max-age=60", r.header("Cache-Control")
+    pub = get(p, f"/public/{key}")
+    assert pub.header("Cache-Control") == "max-age=60, public"
+    assert get(p, "/private/hello.txt", bearer(hs.mint(kid=None))).header(
+        "Cache-Control") == "private"
+
+
+def test_reload_keeps_jwks_keys_while_the_new_client_fetches(proxy_factory, moto_auth):
+    srv = JwksServer().start()
+    k = make_key("RS256", "r1")
+    srv.keys = [k]
+    try:
+        p = proxy_factory(protected_public(moto_auth),
+                          extra={"jwt": jwks_cfg(srv.url, jwks_refresh_interval_secs=3600)})
+        yg_procs.wait_until(lambda: get(p, "/private/hello.txt", bearer(k.mint())).status == 200,
+                            timeout=10, what="accepted")
+        srv.mode = "500"  # the JWKS is failing when the reload happens
+        p.send_signal(__import__("signal").SIGHUP)
+        yg_procs.wait_until(lambda: b"configuration reloaded" in p.logs(), timeout=10,
+                            what="reload")
+        for _ in range(5):
+            assert get(p, "/private/hello.txt", bearer(k.mint())).status == 200
+        assert get(p, "/ready").json()["buckets"]["private"] == "ok"
+    finally:
+        srv.stop()

@@ -98,6 +98,10 @@ def test_metrics_have_exact_values_after_a_scripted_sequence(proxy_factory, moto
     go("_none", "/public/%2e%2e/secret", 400)
     go("_none", "/public/hello.txt", 405, method="DELETE")
     go("broken", "/broken/x", 502)
+    # The start-up /health probes of a slow (sanitized) proxy may be counted after m0: the
+    # health count is taken again just before our own probes.
+    health0 = series(scrape(p.port), "yatagarasu_endpoint_requests_total", endpoint="health")
+    conns += 1
     for _ in range(2):
         assert get(p, "/health").status == 200
         conns += 1
@@ -145,7 +149,7 @@ def test_metrics_have_exact_values_after_a_scripted_sequence(proxy_factory, moto
     assert rej["bad_path"] == 1 and rej["method_not_allowed"] == 1
     assert sum(rej.values()) == 2
     ep = {dict(k)["endpoint"]: v for k, v in family(m, "yatagarasu_endpoint_requests_total").items()}
-    assert ep == {"health": health0 + 2, "ready": 0, "metrics": 1, "admin": 0}
+    assert ep == {"health": health0 + 2, "ready": 0, "metrics": 2, "admin": 0}
     assert series(m, "yatagarasu_connections_accepted_total") == conns
     assert series(m, "yatagarasu_inflight_requests") == 0
     assert series(m, "yatagarasu_active_connections") >= 1
@@ -157,7 +161,7 @@ def test_metrics_have_exact_values_after_a_scripted_sequence(proxy_factory, moto
 
     # The scrape itself is counted once it has been answered.
     m2 = scrape(p.port)
-    assert series(m2, "yatagarasu_endpoint_requests_total", endpoint="metrics") == 2
+    assert series(m2, "yatagarasu_endpoint_requests_total", endpoint="metrics") == 3
     assert series(m2, "yatagarasu_endpoint_requests_total", endpoint="health") == health0 + 3
 
 

@@ -378,14 +378,15 @@ TEST(ClaimsNotEquals, IsTheNegation) {
   EXPECT_TRUE(matches(R"({"n": 6})", rule("n", Op::NotEquals, num("5"))));
   EXPECT_FALSE(matches(R"({"b": true})", rule("b", Op::NotEquals, boolean(true))));
   EXPECT_TRUE(matches(R"({"b": false})", rule("b", Op::NotEquals, boolean(true))));
-  // Type mismatches are "not equal".
+  // A scalar of another type is "not equal".
   EXPECT_TRUE(matches(R"({"n": 5})", rule("n", Op::NotEquals, str("5"))));
-  EXPECT_TRUE(matches(R"({"x": null})", rule("x", Op::NotEquals, str("a"))));
-  EXPECT_TRUE(matches(R"({"x": ["a"]})", rule("x", Op::NotEquals, str("a"))));
-  EXPECT_TRUE(matches(R"({"x": {"a": 1}})", rule("x", Op::NotEquals, str("a"))));
-  // A missing claim is not_equals anything.
-  EXPECT_TRUE(matches(R"({})", rule("sub", Op::NotEquals, str("alice"))));
-  EXPECT_TRUE(
+  // Missing, null, arrays and objects never pass not_equals: a deny rule such as
+  // `role not_equals suspended` is not passed by "role": ["suspended"] or by leaving role out.
+  EXPECT_FALSE(matches(R"({"x": null})", rule("x", Op::NotEquals, str("a"))));
+  EXPECT_FALSE(matches(R"({"x": ["a"]})", rule("x", Op::NotEquals, str("a"))));
+  EXPECT_FALSE(matches(R"({"x": {"a": 1}})", rule("x", Op::NotEquals, str("a"))));
+  EXPECT_FALSE(matches(R"({})", rule("sub", Op::NotEquals, str("alice"))));
+  EXPECT_FALSE(
       matches(R"({"realm": {"roles": ["a"]}})", rule("realm.roles.0", Op::NotEquals, str("a"))));
 }
 
