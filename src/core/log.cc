@@ -9,8 +9,10 @@
 #include <atomic>
 #include <cerrno>
 #include <chrono>
+#include <condition_variable>
 #include <mutex>
 #include <set>
+#include <thread>
 
 #include "core/json_escape.h"
 
@@ -19,8 +21,8 @@ namespace {
 
 // stderr, buffered: spdlog's stderr sink flushes every line (one write(2) per request for the
 // access log). This one writes when 64 KiB are buffered, when its last write is 100 ms old, on
-// flush() (lines at warn and above flush at once; a 1 s flusher covers idle tails), and when it
-// is destroyed. Sync loggers (tools, unit tests) flush every line.
+// flush() (lines at warn and above flush at once; a flusher thread writes idle tails every
+// 100 ms), and when it is destroyed. Sync loggers (tools, unit tests) flush every line.
 class BufferedStderrSink final : public spdlog::sinks::base_sink<std::mutex> {
  public:
   ~BufferedStderrSink() override {
@@ -71,6 +73,43 @@ bool g_async = false;
 std::shared_ptr<spdlog::details::thread_pool> g_pool;
 std::set<std::string, std::less<>> g_structured;  // logger names using the structured patterns
 constexpr std::size_t kAsyncQueue = 16384;
+
+// Writes what the sinks buffered every 100 ms, so an idle log's last lines appear promptly.
+std::thread g_flusher;
+std::mutex g_flusher_mu;
+std::condition_variable g_flusher_cv;
+bool g_flusher_stop = false;
+
+void start_flusher() {
+  g_flusher = std::thread([] {
+    std::unique_lock lk(g_flusher_mu);
+    while (
+        !g_flusher_cv.wait_for(lk, std::chrono::milliseconds(100), [] { return g_flusher_stop; })) {
+      spdlog::sink_ptr sinks[2];
+      {
+        std::lock_guard glk(g_mu);
+        sinks[0] = g_sink;
+        sinks[1] = g_structured_sink;
+      }
+      for (auto& s : sinks) {
+        if (s) {
+          s->flush();
+        }
+      }
+    }
+  });
+}
+
+void stop_flusher() {
+  {
+    std::lock_guard lk(g_flusher_mu);
+    g_flusher_stop = true;
+  }
+  g_flusher_cv.notify_all();
+  if (g_flusher.joinable()) {
+    g_flusher.join();
+  }
+}
 
 // JSON lines: the message is escaped by the '%*' flag below, so any text a caller logs (an S3
 // error code, an OpenSSL reason) still yields one valid JSON object per line.
@@ -144,7 +183,7 @@ bool init(std::string_view level, Format format, bool async) {
   g_format = format;
   if (async && !g_async) {
     g_async = true;
-    spdlog::flush_every(std::chrono::seconds(1));
+    start_flusher();
   }
   spdlog::apply_all([](const std::shared_ptr<spdlog::logger>& lg) { apply(lg); });
   return true;
@@ -183,12 +222,13 @@ uint64_t dropped() {
 }
 
 void shutdown() {
+  stop_flusher();  // before g_mu: the flusher takes it
   std::lock_guard lk(g_mu);
   spdlog::apply_all([](const std::shared_ptr<spdlog::logger>& lg) { lg->flush(); });
   // Dropping the registry's loggers and our pool reference runs the pool's destructor: it writes
   // the queued lines and joins its thread. Async loggers held elsewhere (function statics) keep
   // only a weak reference to the pool: nothing may log through them after this.
-  spdlog::shutdown();  // stops the periodic flusher, drops the registry's loggers
+  spdlog::shutdown();  // drops the registry's loggers
   g_pool.reset();
   for (auto& sink : {g_sink, g_structured_sink}) {
     if (sink) {

@@ -10,6 +10,7 @@ import os
 import re
 import signal
 import subprocess
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Dict, List, Optional
@@ -129,6 +130,21 @@ class Proxy:
         return self.proc is not None and self.proc.poll() is None
 
     def logs(self) -> bytes:
+        """Everything the proxy printed so far. Logging is asynchronous (a request's warning
+        reaches the file a moment after its response), so while the proxy runs this waits until
+        the files stop growing for 150 ms (at most 2 s)."""
+        if self.alive():
+            def sizes():
+                return tuple(p.stat().st_size if p is not None and p.exists() else 0
+                             for p in (self.log_path, self.stdout_path))
+            deadline = time.monotonic() + 2.0
+            last = sizes()
+            while time.monotonic() < deadline:
+                time.sleep(0.15)
+                now = sizes()
+                if now == last:
+                    break
+                last = now
         data = b""
         for p in (self.log_path, self.stdout_path):
             if p is not None and p.exists():
