@@ -13,7 +13,6 @@ medians are reported as ratios to /open. Writes load/results/auth_<timestamp>.md
 
 from __future__ import annotations
 
-import argparse
 import datetime
 import json
 import os
@@ -33,10 +32,9 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO / "scripts" / "lib"))
 sys.path.insert(0, str(REPO / "load"))
 import yg_procs  # noqa: E402
-from observability_cost import wrk  # noqa: E402
-from stream_throughput import NGINX_CONF, Run  # noqa: E402
+from observability_cost import BUCKET, KEY, parse_wrk_args, start_small_origin, wrk  # noqa: E402
+from stream_throughput import Run  # noqa: E402
 
-BUCKET, KEY = "bench-bucket", "small.bin"
 VARIANTS = ("open", "hs256", "rs256", "es256")
 
 
@@ -46,18 +44,8 @@ def pem(priv) -> str:
 
 
 def main(argv=None) -> int:
-    ap = argparse.ArgumentParser(description=__doc__,
-                                 formatter_class=argparse.RawTextHelpFormatter)
-    ap.add_argument("--quick", action="store_true")
-    ap.add_argument("--rounds", type=int)
-    ap.add_argument("--seconds", type=int)
-    ap.add_argument("--connections", type=int, default=32)
-    ap.add_argument("--binary", type=Path, default=Path(os.environ.get(
-        "YG_BINARY", REPO / "build" / "yatagarasu")))
-    ap.add_argument("--out-dir", type=Path, default=REPO / "load" / "results")
-    args = ap.parse_args(argv)
-    rounds = args.rounds or (1 if args.quick else 5)
-    seconds = args.seconds or (2 if args.quick else 5)
+    args = parse_wrk_args(__doc__, argv)
+    rounds, seconds = args.rounds, args.seconds
     nginx = shutil.which("nginx") or "/usr/sbin/nginx"
 
     def on_term(*_):
@@ -68,15 +56,7 @@ def main(argv=None) -> int:
     tmp.chmod(0o755)
     run = Run()
     try:
-        (tmp / "www" / BUCKET).mkdir(parents=True)
-        (tmp / "www" / BUCKET / KEY).write_bytes(os.urandom(1024))
-        for d in ("body", "proxy", "fastcgi", "uwsgi", "scgi"):
-            (tmp / d).mkdir()
-        origin = yg_procs.free_port()
-        (tmp / "nginx.conf").write_text(NGINX_CONF.format(tmp=tmp, port=origin, workers=1))
-        ng = run.start("nginx", [nginx, "-p", str(tmp), "-c", str(tmp / "nginx.conf"), "-e",
-                                 str(tmp / "nginx-error.log")], tmp / "nginx.out")
-        yg_procs.wait_port(origin, proc=ng, what="nginx", log=tmp / "nginx-error.log")
+        origin = start_small_origin(run, tmp, nginx)
 
         secret = os.urandom(32).hex()
         rsa_key = rsa.generate_private_key(public_exponent=65537, key_size=2048)

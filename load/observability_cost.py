@@ -148,9 +148,9 @@ def metric(port: int, name: str) -> float:
     return total if seen else float("nan")
 
 
-def main(argv=None) -> int:
-    ap = argparse.ArgumentParser(description=__doc__,
-                                 formatter_class=argparse.RawTextHelpFormatter)
+def parse_wrk_args(doc: str, argv=None) -> argparse.Namespace:
+    """The command line the wrk-based load scripts share; fills rounds/seconds defaults."""
+    ap = argparse.ArgumentParser(description=doc, formatter_class=argparse.RawTextHelpFormatter)
     ap.add_argument("--quick", action="store_true", help="1 round x 2 s (CI smoke)")
     ap.add_argument("--rounds", type=int)
     ap.add_argument("--seconds", type=int)
@@ -159,8 +159,29 @@ def main(argv=None) -> int:
         "YG_BINARY", REPO / "build" / "yatagarasu")))
     ap.add_argument("--out-dir", type=Path, default=REPO / "load" / "results")
     args = ap.parse_args(argv)
-    rounds = args.rounds or (1 if args.quick else 5)
-    seconds = args.seconds or (2 if args.quick else 5)
+    args.rounds = args.rounds or (1 if args.quick else 5)
+    args.seconds = args.seconds or (2 if args.quick else 5)
+    return args
+
+
+def start_small_origin(run, tmp: Path, nginx: str) -> int:
+    """Debian nginx serving a 1 KiB object at /<BUCKET>/<KEY> (an S3 stand-in that ignores
+    signatures); returns its port."""
+    (tmp / "www" / BUCKET).mkdir(parents=True)
+    (tmp / "www" / BUCKET / KEY).write_bytes(os.urandom(1024))
+    for d in ("body", "proxy", "fastcgi", "uwsgi", "scgi"):
+        (tmp / d).mkdir()
+    origin = yg_procs.free_port()
+    (tmp / "nginx.conf").write_text(NGINX_CONF.format(tmp=tmp, port=origin, workers=1))
+    ng = run.start("nginx", [nginx, "-p", str(tmp), "-c", str(tmp / "nginx.conf"), "-e",
+                             str(tmp / "nginx-error.log")], tmp / "nginx.out")
+    yg_procs.wait_port(origin, proc=ng, what="nginx", log=tmp / "nginx-error.log")
+    return origin
+
+
+def main(argv=None) -> int:
+    args = parse_wrk_args(__doc__, argv)
+    rounds, seconds = args.rounds, args.seconds
     nginx = shutil.which("nginx") or "/usr/sbin/nginx"
     if not shutil.which("wrk") or not os.access(nginx, os.X_OK):
         print("needs wrk and nginx: scripts/install-deps.sh", file=sys.stderr)
@@ -176,15 +197,7 @@ def main(argv=None) -> int:
     reader_fd = None
     slow = None
     try:
-        (tmp / "www" / BUCKET).mkdir(parents=True)
-        (tmp / "www" / BUCKET / KEY).write_bytes(os.urandom(1024))
-        for d in ("body", "proxy", "fastcgi", "uwsgi", "scgi"):
-            (tmp / d).mkdir()
-        origin = yg_procs.free_port()
-        (tmp / "nginx.conf").write_text(NGINX_CONF.format(tmp=tmp, port=origin, workers=1))
-        ng = run.start("nginx", [nginx, "-p", str(tmp), "-c", str(tmp / "nginx.conf"), "-e",
-                                 str(tmp / "nginx-error.log")], tmp / "nginx.out")
-        yg_procs.wait_port(origin, proc=ng, what="nginx", log=tmp / "nginx-error.log")
+        origin = start_small_origin(run, tmp, nginx)
 
         os.mkfifo(tmp / "audit.fifo")
         reader_fd = os.open(tmp / "audit.fifo", os.O_RDONLY | os.O_NONBLOCK)
