@@ -60,7 +60,7 @@ $(FUZZ_BUILD)/build.ninja:
 	  -DYG_FUZZ=ON -DYG_BUILD_TESTS=OFF -DYG_BUILD_BENCH=OFF
 
 fuzz-build: deps $(FUZZ_BUILD)/build.ninja
-	cmake --build $(FUZZ_BUILD) -j$(JOBS) --target fuzz_path fuzz_range fuzz_config fuzz_request_head
+	cmake --build $(FUZZ_BUILD) -j$(JOBS) --target fuzz_path fuzz_range fuzz_config fuzz_request_head fuzz_jwt
 
 # Each target runs for FUZZ_SECONDS (CI: a short run) on a copy of its seed corpus.
 fuzz: fuzz-build
