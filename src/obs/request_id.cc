@@ -1,8 +1,11 @@
 #include "obs/request_id.h"
 
+#include <algorithm>
 #include <array>
 #include <cstdint>
 #include <random>
+
+#include "core/hex.h"
 
 namespace yg::obs {
 
@@ -20,21 +23,26 @@ bool is_sane_request_id(std::string_view id) noexcept {
   return true;
 }
 
-std::string new_request_id() {
-  thread_local std::mt19937_64 gen{[] {
+void random_bytes(unsigned char* out, std::size_t n) {
+  thread_local std::mt19937_64 gen = [] {
     std::random_device rd;
-    std::seed_seq seq{rd(), rd(), rd(), rd()};
+    std::seed_seq seq{rd(), rd(), rd(), rd(), rd(), rd(), rd(), rd()};
     return std::mt19937_64(seq);
-  }()};
-  static constexpr char kHex[] = "0123456789abcdef";
-  std::string out(32, '0');
-  for (int half = 0; half < 2; ++half) {
-    uint64_t v = gen();
-    for (int i = 0; i < 16; ++i) {
-      out[half * 16 + i] = kHex[v & 0xf];
-      v >>= 4;
+  }();
+  for (std::size_t i = 0; i < n; i += 8) {
+    uint64_t r = gen();
+    for (std::size_t j = i; j < std::min(n, i + 8); ++j) {
+      out[j] = static_cast<unsigned char>(r);
+      r >>= 8;
     }
   }
+}
+
+std::string new_request_id() {
+  unsigned char raw[16];
+  random_bytes(raw, sizeof(raw));
+  std::string out;
+  append_hex(out, raw, sizeof(raw));
   return out;
 }
 

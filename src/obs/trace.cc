@@ -1,7 +1,9 @@
 #include "obs/trace.h"
 
 #include <algorithm>
-#include <random>
+
+#include "core/hex.h"
+#include "obs/request_id.h"
 
 namespace yg::obs {
 namespace {
@@ -39,31 +41,15 @@ bool all_zero(const std::array<uint8_t, N>& a) noexcept {
 
 template <std::size_t N>
 std::string to_hex(const std::array<uint8_t, N>& a) {
-  static constexpr char kHex[] = "0123456789abcdef";
-  std::string s(2 * N, '0');
-  for (std::size_t i = 0; i < N; ++i) {
-    s[2 * i] = kHex[a[i] >> 4];
-    s[2 * i + 1] = kHex[a[i] & 0xf];
-  }
+  std::string s;
+  append_hex(s, a.data(), N);
   return s;
 }
 
 template <std::size_t N>
 void fill_random(std::array<uint8_t, N>& a) {
-  // Seeded with 256 bits from the OS per thread: ids must not collide across instances.
-  thread_local std::mt19937_64 gen = [] {
-    std::random_device rd;
-    std::seed_seq seq{rd(), rd(), rd(), rd(), rd(), rd(), rd(), rd()};
-    return std::mt19937_64(seq);
-  }();
   do {
-    for (std::size_t i = 0; i < N; i += 8) {
-      uint64_t r = gen();
-      for (std::size_t j = i; j < std::min(N, i + 8); ++j) {
-        a[j] = static_cast<uint8_t>(r);
-        r >>= 8;
-      }
-    }
+    random_bytes(a.data(), N);
   } while (all_zero(a));
 }
 
@@ -123,10 +109,8 @@ TraceContext start_span(std::string_view traceparent, std::string_view tracestat
 }
 
 std::string traceparent_header(const TraceContext& t) {
-  static constexpr char kHex[] = "0123456789abcdef";
   std::string s = "00-" + to_hex(t.trace_id) + "-" + to_hex(t.span_id) + "-";
-  s += kHex[t.flags >> 4];
-  s += kHex[t.flags & 0xf];
+  append_hex(s, &t.flags, 1);
   return s;
 }
 

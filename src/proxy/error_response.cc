@@ -85,10 +85,7 @@ http::response<http::string_body> make_error_response(const Error& e, std::strin
   res.body() = error_json(status, e.message(), request_id);
   res.prepare_payload();
   if (head_request) {
-    // HEAD: same headers as GET would have, no body (RFC 9110 9.3.2).
-    const auto len = res.body().size();
-    res.body().clear();
-    res.content_length(len);
+    strip_body_for_head(res);
   }
   res.keep_alive(keep_alive);
   return res;

@@ -65,4 +65,10 @@ void copy_response_headers(const http::fields& from, http::fields& to) {
   }
 }
 
+void strip_body_for_head(http::response<http::string_body>& res) {
+  const auto len = res.body().size();
+  res.body().clear();
+  res.content_length(len);
+}
+
 }  // namespace yg::proxy

@@ -3,6 +3,8 @@
 
 #include <boost/beast/http/field.hpp>
 #include <boost/beast/http/fields.hpp>
+#include <boost/beast/http/message.hpp>
+#include <boost/beast/http/string_body.hpp>
 #include <string_view>
 
 namespace yg::proxy {
@@ -10,6 +12,9 @@ namespace yg::proxy {
 // The current time as an IMF-fixdate (RFC 9110 5.6.7), formatted at most once per second per
 // thread.
 std::string_view http_date_now();
+
+// HEAD (RFC 9110 9.3.2): keeps the Content-Length a GET would have, drops the body.
+void strip_body_for_head(boost::beast::http::response<boost::beast::http::string_body>& res);
 
 // Headers on every response the proxy writes: Date, Server, X-Request-ID (HTTP-4).
 void set_common_headers(boost::beast::http::fields& f, std::string_view request_id);

@@ -95,38 +95,26 @@ class InflightGuard {
   std::atomic<uint64_t>& n_;
 };
 
-asio::awaitable<bool> serve_json(beast::tcp_stream& stream, Exchange& ex, http::status status,
-                                 const boost::json::object& body, bool keep_alive) {
+// A small complete response from the proxy itself (health, metrics, admin), never cached.
+asio::awaitable<bool> serve_text(beast::tcp_stream& stream, Exchange& ex, http::status status,
+                                 std::string_view type, std::string body, bool keep_alive) {
   http::response<http::string_body> res{status, ex.head->version};
-  set_common_headers(res, ex.request_id);
-  res.set(http::field::content_type, "application/json");
-  res.set(http::field::cache_control, "no-store");
-  res.body() = boost::json::serialize(body);
-  res.prepare_payload();
-  if (ex.head_only) {
-    const auto len = res.body().size();
-    res.body().clear();
-    res.content_length(len);
-  }
-  res.keep_alive(keep_alive);
-  co_return co_await write_response(stream, ex, res) && keep_alive;
-}
-
-asio::awaitable<bool> serve_text(beast::tcp_stream& stream, Exchange& ex, std::string_view type,
-                                 std::string body, bool keep_alive) {
-  http::response<http::string_body> res{http::status::ok, ex.head->version};
   set_common_headers(res, ex.request_id);
   res.set(http::field::content_type, type);
   res.set(http::field::cache_control, "no-store");
   res.body() = std::move(body);
   res.prepare_payload();
   if (ex.head_only) {
-    const auto len = res.body().size();
-    res.body().clear();
-    res.content_length(len);
+    strip_body_for_head(res);
   }
   res.keep_alive(keep_alive);
   co_return co_await write_response(stream, ex, res) && keep_alive;
+}
+
+asio::awaitable<bool> serve_json(beast::tcp_stream& stream, Exchange& ex, http::status status,
+                                 const boost::json::object& body, bool keep_alive) {
+  co_return co_await serve_text(stream, ex, status, "application/json",
+                                boost::json::serialize(body), keep_alive);
 }
 
 asio::awaitable<bool> serve_health(beast::tcp_stream& stream, Exchange& ex, Worker& w,
@@ -252,7 +240,7 @@ asio::awaitable<bool> serve_admin(beast::tcp_stream& stream, Exchange& ex, Worke
     co_return co_await write_response(stream, ex, res) && keep_alive;
   }
   if (path == "/admin/") {
-    co_return co_await serve_text(stream, ex, "text/html; charset=utf-8",
+    co_return co_await serve_text(stream, ex, http::status::ok, "text/html; charset=utf-8",
                                   std::string(dashboard_html()), keep_alive);
   }
   if (path == "/admin/stats") {
@@ -284,7 +272,8 @@ asio::awaitable<bool> handle(beast::tcp_stream& stream, Exchange& ex, Worker& w,
       case obs::Endpoint::Ready:
         co_return co_await serve_ready(stream, ex, w, keep_alive);
       case obs::Endpoint::Metrics:
-        co_return co_await serve_text(stream, ex, "text/plain; version=0.0.4; charset=utf-8",
+        co_return co_await serve_text(stream, ex, http::status::ok,
+                                      "text/plain; version=0.0.4; charset=utf-8",
                                       render_metrics(w.shared), keep_alive);
       default:
         co_return co_await serve_admin(stream, ex, w, raw_path, keep_alive);

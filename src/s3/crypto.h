@@ -7,7 +7,9 @@
 #include <array>
 #include <cstddef>
 #include <string>
+
 #include <string_view>
+#include "core/hex.h"
 
 namespace yg::s3::crypto {
 
@@ -20,7 +22,7 @@ inline Digest hmac_sha256(const Digest& key, std::string_view data) {
 }
 
 // Lowercase hex, as SigV4 wants for hashes and signatures.
-void append_hex(std::string& out, const unsigned char* data, std::size_t len);
+using ::yg::append_hex;
 inline std::string hex(const Digest& d) {
   std::string s;
   append_hex(s, d.data(), d.size());
