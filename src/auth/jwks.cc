@@ -7,15 +7,11 @@
 #include <boost/asio/post.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/use_awaitable.hpp>
-#include <boost/beast/http/empty_body.hpp>
-#include <boost/beast/http/read.hpp>
 #include <boost/beast/http/string_body.hpp>
-#include <boost/beast/http/write.hpp>
-#include <boost/url/parse.hpp>
 #include <stdexcept>
 
 #include "core/log.h"
-#include "net/client/upstream_pool.h"
+#include "net/client/http_call.h"
 
 namespace yg::auth {
 namespace asio = boost::asio;
@@ -31,9 +27,7 @@ struct JwksClient::Impl {
   JwksClient& owner;
   asio::io_context io{1};
   net::UpstreamPool pool{io.get_executor()};
-  net::UpstreamTarget target;
-  std::string host_header;
-  std::string path;
+  net::ServiceUrl svc;
   std::chrono::seconds refresh, min_refetch, timeout;
   asio::steady_timer wake{io};
   bool fetch_requested = false;
@@ -44,50 +38,20 @@ struct JwksClient::Impl {
 
   explicit Impl(JwksClient& o) : owner(o) {}
 
-  // One GET; returns the body or an empty optional with `why` set.
-  template <class Stream>
-  asio::awaitable<std::optional<std::string>> get_on(Stream& s, net::UpstreamConnection& conn,
-                                                     std::string& why) {
-    http::request<http::empty_body> req{http::verb::get, path, 11};
-    req.set(http::field::host, host_header);
-    req.set(http::field::accept, "application/json");
-    req.set(http::field::user_agent, "yatagarasu-jwks");
-    req.keep_alive(false);
-    conn.lowest().expires_after(timeout);
-    auto [wec, wn] = co_await http::async_write(s, req, use_tuple);
-    if (wec) {
-      why = "send failed: " + wec.message();
-      co_return std::nullopt;
-    }
-    http::response_parser<http::string_body> parser;
-    parser.body_limit(kMaxJwksBytes);
-    conn.lowest().expires_after(timeout);
-    auto [rec, rn] = co_await http::async_read(s, conn.buffer, parser, use_tuple);
-    if (rec) {
-      why = "read failed: " + rec.message();
-      co_return std::nullopt;
-    }
-    if (parser.get().result_int() != 200) {
-      why = "HTTP " + std::to_string(parser.get().result_int());
-      co_return std::nullopt;
-    }
-    co_return std::move(parser.get().body());
-  }
-
   asio::awaitable<void> fetch_once() {
     last_fetch = std::chrono::steady_clock::now();
+    http::request<http::string_body> req{http::verb::get, svc.target_path, 11};
+    req.set(http::field::accept, "application/json");
+    req.set(http::field::user_agent, "yatagarasu-jwks");
+    auto r = co_await net::call(pool, svc, req, SteadyClock::now() + timeout, 0, kMaxJwksBytes);
     std::string why;
     std::optional<std::string> body;
-    auto conn = co_await pool.connect(target, timeout);
-    if (!conn) {
-      why = "connect failed: " + conn.error().message();
-    } else if (auto* p = std::get_if<net::PlainStream>(&(*conn)->stream)) {
-      body = co_await get_on(*p, **conn, why);
+    if (!r) {
+      why = r.error().message();
+    } else if (r->status != 200) {
+      why = "HTTP " + std::to_string(r->status);
     } else {
-      body = co_await get_on(std::get<net::TlsStream>((*conn)->stream), **conn, why);
-    }
-    if (conn) {
-      (*conn)->close();
+      body = std::move(r->body);
     }
     if (body) {
       auto set = parse_jwks(*body);
@@ -152,22 +116,12 @@ JwksClient::JwksClient(std::string url, std::chrono::seconds refresh,
   const bool seeded = seed && !seed->empty();
   keys_.store(seeded ? std::move(seed) : std::make_shared<const std::vector<Key>>());
   impl_->ready.store(seeded);
-  auto u = boost::urls::parse_uri(url_);
-  if (!u || (u->scheme() != "http" && u->scheme() != "https") || u->host().empty()) {
+  try {
+    impl_->svc = net::parse_service_url(url_, "jwks");
+  } catch (const std::invalid_argument&) {
     throw std::invalid_argument("jwks_url is not an http(s) URL");
   }
-  log_url_ = std::string(u->scheme()) + "://" + std::string(u->encoded_host_and_port()) +
-             std::string(u->encoded_path());
-  auto& t = impl_->target;
-  t.tls = u->scheme() == "https";
-  t.host = std::string(u->host_address());
-  t.port = u->has_port() ? static_cast<uint16_t>(u->port_number()) : (t.tls ? 443 : 80);
-  if (t.tls) {
-    t.tls_ctx = net::make_client_tls_context("", true);
-  }
-  t.pool_key = net::make_pool_key(t, "jwks");
-  impl_->host_header = std::string(u->encoded_host_and_port());
-  impl_->path = u->encoded_target().empty() ? "/" : std::string(u->encoded_target());
+  log_url_ = impl_->svc.for_logs;
   impl_->refresh = std::max(refresh, std::chrono::seconds(1));
   impl_->min_refetch = min_refetch;
   impl_->timeout = timeout;
