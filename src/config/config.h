@@ -177,6 +177,9 @@ struct AuthorizationConfig {
   std::string opa_url;
   std::string opa_policy_path;
   uint64_t opa_timeout_ms = 100;
+  // Extension (AUTHZ-1): request headers the policy sees as input.headers, lower-case. Empty by
+  // default; credentials (authorization, cookie, the token's header) are refused at load.
+  std::vector<std::string> opa_input_headers;
   // OpenFGA
   std::string openfga_endpoint;
   std::string openfga_store_id;
@@ -184,6 +187,10 @@ struct AuthorizationConfig {
   Secret openfga_api_token;
   uint64_t openfga_timeout_ms = 100;
   std::string openfga_user_claim = "sub";
+  // Extension (AUTHZ-2): send the object's parent chain (folders up to the bucket) as
+  // contextual `parent` tuples. Off: the operator's model has no `parent` relation, or the
+  // operator writes parent tuples into the store.
+  bool openfga_parent_tuples = true;
   // Both: decision cache (AUTHZ-3) and failure behaviour (AUTHZ-4).
   uint64_t cache_ttl_seconds = 60;       // allow decisions
   uint64_t deny_cache_ttl_seconds = 30;  // deny decisions; never above cache_ttl_seconds

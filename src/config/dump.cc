@@ -200,6 +200,7 @@ void authorization(Writer& w, const AuthorizationConfig& a) {
     w.url("opa_url", a.opa_url);
     w.kv("opa_policy_path", a.opa_policy_path);
     w.kv("opa_timeout_ms", a.opa_timeout_ms);
+    w.list("opa_input_headers", a.opa_input_headers);
   } else {
     w.url("openfga_endpoint", a.openfga_endpoint);
     w.kv("openfga_store_id", a.openfga_store_id);
@@ -207,6 +208,7 @@ void authorization(Writer& w, const AuthorizationConfig& a) {
     w.secret("openfga_api_token", a.openfga_api_token);
     w.kv("openfga_timeout_ms", a.openfga_timeout_ms);
     w.kv("openfga_user_claim", a.openfga_user_claim);
+    w.kv("openfga_parent_tuples", a.openfga_parent_tuples);
   }
   w.kv("fail_mode", to_string(a.fail_mode));
   w.begin("cache");

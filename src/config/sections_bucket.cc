@@ -2,7 +2,9 @@
 // nested opa/openfga blocks), authorization, cache overrides and ip_filter; plus the jwt
 // section shared with the top level.
 
+#include <algorithm>
 #include <array>
+#include <cctype>
 #include <string>
 #include <vector>
 
@@ -450,6 +452,22 @@ void parse_opa_keys(MapReader& m, AuthzDraft& d, const std::string& prefix) {
   const std::string timeout = prefix + "timeout_ms";
   m.get_uint(timeout, c.opa_timeout_ms, 1);
   note(timeout);
+  const std::string headers = prefix + "input_headers";
+  if (m.get_string_list(headers, c.opa_input_headers)) {
+    for (auto& h : c.opa_input_headers) {
+      std::transform(h.begin(), h.end(), h.begin(),
+                     [](unsigned char ch) { return static_cast<char>(std::tolower(ch)); });
+      if (h.empty() || h.find_first_of(" \t:\r\n") != std::string::npos) {
+        m.error_at(headers, "'" + h + "' is not a header name");
+        break;
+      }
+      if (h == "authorization" || h == "proxy-authorization" || h == "cookie") {
+        m.error_at(headers, "'" + h + "' carries credentials and is never sent to OPA");
+        break;
+      }
+    }
+  }
+  note(headers);
   const std::string ttl = prefix + "cache_ttl_seconds";
   if (m.get_uint(ttl, c.cache_ttl_seconds, 1)) {
     d.ttl_path = m.child_path(ttl);
@@ -499,6 +517,9 @@ void parse_openfga_keys(MapReader& m, AuthzDraft& d, const std::string& prefix) 
   const std::string claim = prefix + "user_claim";
   get_nonempty(m, claim, c.openfga_user_claim);
   note(claim);
+  const std::string parents = prefix + "parent_tuples";
+  m.get_bool(parents, c.openfga_parent_tuples);
+  note(parents);
 }
 
 // Decision cache settings (AUTHZ-3): `cache:` inside authorization or a nested block.

@@ -53,6 +53,10 @@ class YgCategory final : public boost::system::error_category {
         return "the token is not valid";
       case errc::forbidden:
         return "the token does not grant access to this resource";
+      case errc::authz_denied:
+        return "access denied by the bucket's authorization policy";
+      case errc::authz_unavailable:
+        return "the authorization service could not answer; retry later";
       case errc::overloaded:
         return "server is busy, retry later";
       case errc::internal:

@@ -36,6 +36,8 @@ enum class errc : int {
   token_missing,          // protected bucket, no token -> 401 WWW-Authenticate: Bearer
   token_invalid,          // bad/expired/unverifiable token -> 401 ... error="invalid_token"
   forbidden,              // a claim rule (or admin claim) failed -> 403
+  authz_denied,           // OPA / OpenFGA said no -> 403
+  authz_unavailable,      // OPA / OpenFGA could not answer, fail mode closed -> 500
   internal,               // a bug -> 500
 };
 

@@ -216,6 +216,38 @@ std::string_view to_string(AuthOutcome o) noexcept {
   return "?";
 }
 
+std::string_view to_string(AuthzOutcome o) noexcept {
+  switch (o) {
+    case AuthzOutcome::Allowed:
+      return "allowed";
+    case AuthzOutcome::Denied:
+      return "denied";
+    case AuthzOutcome::FailedClosed:
+      return "failed_closed";
+    case AuthzOutcome::FailedOpen:
+      return "failed_open";
+    case AuthzOutcome::kCount:
+      break;
+  }
+  return "?";
+}
+
+std::string_view to_string(AuthzError e) noexcept {
+  switch (e) {
+    case AuthzError::Connect:
+      return "connect";
+    case AuthzError::Timeout:
+      return "timeout";
+    case AuthzError::Status:
+      return "status";
+    case AuthzError::BadResponse:
+      return "bad_response";
+    case AuthzError::kCount:
+      break;
+  }
+  return "?";
+}
+
 void Registry::set_auth_reasons(std::vector<std::string> names) {
   std::lock_guard lk(mu_);
   names.resize(std::min(names.size(), kAuthReasons));
@@ -333,6 +365,15 @@ Totals Registry::totals() const {
       for (std::size_t k = 0; k < o.auth.size(); ++k) {
         o.auth[k] += s.auth[k].value();
       }
+      for (std::size_t k = 0; k < o.authz.size(); ++k) {
+        o.authz[k] += s.authz[k].value();
+      }
+      o.authz_cache_hits += s.authz_cache_hits.value();
+      o.authz_cache_misses += s.authz_cache_misses.value();
+      for (std::size_t k = 0; k < o.authz_errors.size(); ++k) {
+        o.authz_errors[k] += s.authz_errors[k].value();
+      }
+      o.authz_latency.merge(s.authz_latency);
     }
     for (std::size_t r = 0; r < t.replicas.size(); ++r) {
       const auto& s = w.replicas[r];
@@ -479,6 +520,50 @@ std::string Registry::render(const std::vector<ExternalFamily>& external) const 
     for (std::size_t k = 0; k < reasons.size(); ++k) {
       fmt::format_to(it, "yatagarasu_auth_invalid_tokens_total{{reason=\"{}\"}} {}\n", reasons[k],
                      t.auth_invalid[k]);
+    }
+  }
+
+  // Authorization families list the buckets that asked an engine (or its cache) at least once.
+  header(out, "yatagarasu_authz_requests_total", "counter",
+         "Authorization outcomes (OPA / OpenFGA) by bucket: allowed, denied (403), "
+         "failed_closed (500), failed_open (allowed because the engine could not answer).");
+  for (const auto& b : t.buckets) {
+    for (std::size_t k = 0; k < b.authz.size(); ++k) {
+      if (b.authz[k] != 0) {
+        fmt::format_to(it, "yatagarasu_authz_requests_total{{bucket=\"{}\",outcome=\"{}\"}} {}\n",
+                       escape_label(b.name), to_string(static_cast<AuthzOutcome>(k)), b.authz[k]);
+      }
+    }
+  }
+  header(out, "yatagarasu_authz_cache_lookups_total", "counter",
+         "Authorization decision cache lookups by bucket and result (hit, miss).");
+  for (const auto& b : t.buckets) {
+    if (b.authz_cache_hits + b.authz_cache_misses != 0) {
+      fmt::format_to(it,
+                     "yatagarasu_authz_cache_lookups_total{{bucket=\"{}\",result=\"hit\"}} {}\n",
+                     escape_label(b.name), b.authz_cache_hits);
+      fmt::format_to(it,
+                     "yatagarasu_authz_cache_lookups_total{{bucket=\"{}\",result=\"miss\"}} {}\n",
+                     escape_label(b.name), b.authz_cache_misses);
+    }
+  }
+  header(out, "yatagarasu_authz_engine_errors_total", "counter",
+         "Failed attempts to ask OPA / OpenFGA (retries included), by bucket and kind.");
+  for (const auto& b : t.buckets) {
+    for (std::size_t k = 0; k < b.authz_errors.size(); ++k) {
+      if (b.authz_errors[k] != 0) {
+        fmt::format_to(it, "yatagarasu_authz_engine_errors_total{{bucket=\"{}\",kind=\"{}\"}} {}\n",
+                       escape_label(b.name), to_string(static_cast<AuthzError>(k)),
+                       b.authz_errors[k]);
+      }
+    }
+  }
+  header(out, "yatagarasu_authz_engine_duration_seconds", "histogram",
+         "Time spent asking OPA / OpenFGA for one decision (retry included), by bucket.");
+  for (const auto& b : t.buckets) {
+    if (b.authz_latency.count != 0) {
+      histogram_lines(out, "yatagarasu_authz_engine_duration_seconds",
+                      fmt::format("bucket=\"{}\"", escape_label(b.name)), b.authz_latency);
     }
   }
 

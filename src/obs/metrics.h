@@ -109,6 +109,20 @@ enum class AuthOutcome : uint8_t { Allowed, Missing, Invalid, Forbidden, kCount 
 std::string_view to_string(AuthOutcome o) noexcept;
 inline constexpr std::size_t kAuthReasons = 16;  // why tokens were invalid; names set by auth
 
+// Authorization outcome (FEATURES.md AUTHZ-*): the engine's (or the cache's) answer, or what the
+// fail mode made of an engine that could not answer.
+enum class AuthzOutcome : uint8_t { Allowed, Denied, FailedClosed, FailedOpen, kCount };
+std::string_view to_string(AuthzOutcome o) noexcept;
+// Why one attempt to ask OPA / OpenFGA failed.
+enum class AuthzError : uint8_t {
+  Connect,      // refused, reset, DNS, TLS
+  Timeout,      // the timeout budget ran out
+  Status,       // an HTTP status other than 200
+  BadResponse,  // not HTTP, not JSON, or not the expected shape
+  kCount
+};
+std::string_view to_string(AuthzError e) noexcept;
+
 inline constexpr std::size_t kBucketSlots = 64;    // slot 0: "_none" (no bucket); last: "_other"
 inline constexpr std::size_t kReplicaSlots = 128;  // last: "_other"
 inline constexpr uint16_t kNoBucket = 0;
@@ -126,6 +140,10 @@ struct BucketSeries {
   Histogram duration;           // request start -> last byte written
   Histogram ttfb;               // request start -> first response byte handed to the socket
   std::array<Counter, count_of<AuthOutcome>()> auth;
+  std::array<Counter, count_of<AuthzOutcome>()> authz;
+  Counter authz_cache_hits, authz_cache_misses;
+  std::array<Counter, count_of<AuthzError>()> authz_errors;  // failed attempts, retries included
+  Histogram authz_latency;  // time spent asking the engine (cache misses only)
 };
 
 struct ReplicaSeries {
@@ -162,6 +180,10 @@ struct Totals {
     uint64_t bytes_sent = 0, aborted_by_client = 0, aborted_by_upstream = 0;
     Histogram::Snapshot duration, ttfb;
     std::array<uint64_t, count_of<AuthOutcome>()> auth{};
+    std::array<uint64_t, count_of<AuthzOutcome>()> authz{};
+    uint64_t authz_cache_hits = 0, authz_cache_misses = 0;
+    std::array<uint64_t, count_of<AuthzError>()> authz_errors{};
+    Histogram::Snapshot authz_latency;
   };
   struct Replica {
     std::string bucket, replica;

@@ -46,7 +46,10 @@ http::status status_for(const Error& e) noexcept {
     case errc::token_invalid:
       return http::status::unauthorized;
     case errc::forbidden:
+    case errc::authz_denied:
       return http::status::forbidden;
+    case errc::authz_unavailable:
+      return http::status::internal_server_error;
     case errc::ok:
     case errc::internal:
       break;
@@ -54,10 +57,15 @@ http::status status_for(const Error& e) noexcept {
   return http::status::internal_server_error;
 }
 
-std::string error_json(http::status status, std::string_view message, std::string_view request_id) {
+std::string error_json(http::status status, std::string_view message, std::string_view request_id,
+                       std::string_view error_name, std::string_view reason) {
   boost::json::object o;
-  o["error"] = std::string(http::obsolete_reason(status));
+  o["error"] =
+      error_name.empty() ? std::string(http::obsolete_reason(status)) : std::string(error_name);
   o["message"] = message;
+  if (!reason.empty()) {
+    o["reason"] = reason;
+  }
   o["status"] = static_cast<int>(status);
   o["request_id"] = request_id;
   return boost::json::serialize(o);
@@ -65,7 +73,7 @@ std::string error_json(http::status status, std::string_view message, std::strin
 
 http::response<http::string_body> make_error_response(const Error& e, std::string_view request_id,
                                                       unsigned version, bool keep_alive,
-                                                      bool head_request) {
+                                                      bool head_request, std::string_view reason) {
   const auto status = status_for(e);
   http::response<http::string_body> res{status, version};
   set_common_headers(res, request_id);
@@ -82,7 +90,10 @@ http::response<http::string_body> make_error_response(const Error& e, std::strin
   } else if (e.is(errc::token_invalid)) {
     res.set(http::field::www_authenticate, "Bearer error=\"invalid_token\"");
   }
-  res.body() = error_json(status, e.message(), request_id);
+  // AUTHZ-4: a named error, so clients and dashboards tell "try later" from a server fault.
+  const std::string_view name =
+      e.is(errc::authz_unavailable) ? std::string_view("AuthorizationUnavailable") : "";
+  res.body() = error_json(status, e.message(), request_id, name, reason);
   res.prepare_payload();
   if (head_request) {
     strip_body_for_head(res);

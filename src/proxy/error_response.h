@@ -15,14 +15,18 @@ namespace yg::proxy {
 
 boost::beast::http::status status_for(const Error& e) noexcept;
 
-// {"error":"<reason phrase>","message":"<detail>","status":N,"request_id":"..."}
+// {"error":"<reason phrase or error_name>","message":"<detail>",["reason":"...",]"status":N,
+//  "request_id":"..."}
 std::string error_json(boost::beast::http::status status, std::string_view message,
-                       std::string_view request_id);
+                       std::string_view request_id, std::string_view error_name = {},
+                       std::string_view reason = {});
 
 // A complete error response: JSON body, Content-Type, Content-Length, X-Request-ID, plus
-// Allow for 405 and Retry-After for 503. `version` is the client's HTTP version.
+// Allow for 405 and Retry-After for 503. `version` is the client's HTTP version. `reason`: an
+// authorization policy's explanation of a deny (written by the policy's author, never by the
+// client), sent as "reason".
 boost::beast::http::response<boost::beast::http::string_body> make_error_response(
     const Error& e, std::string_view request_id, unsigned version, bool keep_alive,
-    bool head_request = false);
+    bool head_request = false, std::string_view reason = {});
 
 }  // namespace yg::proxy

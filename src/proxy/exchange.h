@@ -54,9 +54,11 @@ struct Exchange {
   std::string user;                                   // the verified token's "sub" (audit `user`)
   std::shared_ptr<const boost::json::object> claims;  // verified claims (OPA input, issue #5)
   std::optional<obs::AuthOutcome> auth;
-  uint8_t auth_error = 0;            // auth::JwtError when auth == Invalid
-  bool aborted_by_client = false;    // client left mid-body
-  bool aborted_by_upstream = false;  // S3 failed mid-body; the client connection was reset
+  std::optional<obs::AuthzOutcome> authz;  // OPA / OpenFGA outcome (AUTHZ-*)
+  authz::Result authz_result;              // cache hit/miss, engine time and errors, reason
+  uint8_t auth_error = 0;                  // auth::JwtError when auth == Invalid
+  bool aborted_by_client = false;          // client left mid-body
+  bool aborted_by_upstream = false;        // S3 failed mid-body; the client connection was reset
 
   void mark_first_byte() {
     if (!first_byte) {

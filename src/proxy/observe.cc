@@ -53,6 +53,23 @@ void record_metrics(const Exchange& ex, Worker& w, SteadyClock::duration duratio
       m.auth_invalid[ex.auth_error].add();
     }
   }
+  if (ex.authz) {
+    const auto& r = ex.authz_result;
+    b.authz[static_cast<std::size_t>(*ex.authz)].add();
+    if (r.cached) {
+      b.authz_cache_hits.add();
+    } else if (r.asked && ex.bucket->authz->cache()) {
+      b.authz_cache_misses.add();
+    }
+    for (std::size_t k = 0; k < r.errors.size(); ++k) {
+      if (r.errors[k] != 0) {
+        b.authz_errors[k].add(r.errors[k]);
+      }
+    }
+    if (r.asked) {
+      b.authz_latency.observe(r.engine_time);
+    }
+  }
 }
 
 }  // namespace
@@ -176,6 +193,21 @@ std::string render_metrics(const Shared& shared) {
     }
     for (auto* f : {&fetches, &refetch, &keys, &ready}) {
       ext.push_back(std::move(*f));
+    }
+  }
+  {
+    obs::ExternalFamily entries{"yatagarasu_authz_cache_entries",
+                                "Decisions held in a bucket's authorization decision cache.",
+                                "gauge",
+                                {}};
+    for (const auto& b : rt->buckets) {
+      if (b.authz && b.authz->cache()) {
+        entries.samples.emplace_back("{bucket=\"" + obs::escape_label(b.cfg->name) + "\"}",
+                                     static_cast<double>(b.authz->cache()->size()));
+      }
+    }
+    if (!entries.samples.empty()) {
+      ext.push_back(std::move(entries));
     }
   }
   ext.push_back({"yatagarasu_active_connections",

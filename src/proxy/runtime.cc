@@ -68,6 +68,21 @@ std::shared_ptr<const Runtime> build_runtime(config::Config cfg, const Runtime* 
         br.auth = rt->global_auth;  // validation guarantees one applies
       }
     }
+    if (b.authorization) {
+      const authz::Authorizer* before = nullptr;
+      if (previous != nullptr) {
+        for (const auto& pb : previous->buckets) {
+          if (pb.cfg->name == b.name && pb.authz) {
+            before = pb.authz.get();
+          }
+        }
+      }
+      try {
+        br.authz = authz::make_authorizer(*b.authorization, before);
+      } catch (const std::exception& e) {
+        throw std::runtime_error("bucket '" + b.name + "': authorization: " + e.what());
+      }
+    }
     std::shared_ptr<boost::asio::ssl::context> tls_ctx;
     for (const auto& r : b.s3.replicas) {
       UpstreamReplica ur;

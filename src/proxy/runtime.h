@@ -7,6 +7,7 @@
 #include <vector>
 
 #include "auth/authenticator.h"
+#include "authz/authorizer.h"
 #include "config/config.h"
 #include "net/client/upstream_pool.h"
 #include "router/router.h"
@@ -31,6 +32,8 @@ struct BucketRuntime {
   uint16_t metrics_slot = 0;  // obs::WorkerMetrics::buckets index
   // auth.enabled: the bucket's own auth.jwt, or the global jwt (shared). nullptr: public.
   std::shared_ptr<const auth::Authenticator> auth;
+  // `authorization` configured: OPA or OpenFGA, asked after authentication. nullptr: none.
+  std::shared_ptr<const authz::Authorizer> authz;
 };
 
 struct Runtime {

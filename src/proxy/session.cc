@@ -75,9 +75,12 @@ std::optional<obs::Rejection> rejection_of(const Error& e) {
 }
 
 asio::awaitable<bool> write_error(beast::tcp_stream& stream, Exchange& ex, const Error& e,
-                                  unsigned version, bool keep_alive) {
-  auto res = make_error_response(e, ex.request_id, version, keep_alive, ex.head_only);
+                                  unsigned version, bool keep_alive, std::string_view reason = {}) {
+  auto res = make_error_response(e, ex.request_id, version, keep_alive, ex.head_only, reason);
   ex.error = e.message();
+  if (!reason.empty()) {
+    ex.error.append(": ").append(reason);
+  }
   ex.rejection = rejection_of(e);
   co_return co_await write_response(stream, ex, res) && keep_alive;
 }
@@ -199,6 +202,51 @@ std::optional<Error> authenticate(Exchange& ex, const auth::Authenticator& a, bo
       ex.auth_error = static_cast<uint8_t>(r.error);
       return Error::of(errc::token_invalid, Source::Downstream);
   }
+}
+
+// AUTHZ-1..4: after authentication, the bucket's OPA or OpenFGA (or its decision cache) decides.
+// Records the outcome on `ex`; returns the error to answer with (403 deny, 500 when the engine
+// could not answer and the fail mode is closed), or nullopt when the request may proceed.
+asio::awaitable<std::optional<Error>> authorize(Exchange& ex, const authz::Authorizer& a, Worker& w,
+                                                std::string_view path) {
+  const net::RequestHead& h = *ex.head;
+  const std::string client_ip = ex.client.address().to_string();
+  authz::Input in;
+  in.claims = ex.claims.get();
+  in.bucket = ex.bucket->cfg->name;
+  in.path = path;
+  in.key = ex.key;
+  in.method = h.method_string;
+  in.client_ip = client_ip;
+  in.request_id = ex.request_id;
+  in.header = [&h](std::string_view name) {
+    auto it = h.fields.find(name);
+    return it == h.fields.end() ? std::string_view{} : std::string_view(it->value());
+  };
+  in.traceparent = obs::traceparent_header(ex.trace);
+  in.tracestate = ex.trace.tracestate;
+  ex.authz_result = co_await a.check(in, w.pool, ex.deadline);
+  const auto& r = ex.authz_result;
+  switch (r.decision) {
+    case authz::Decision::Allow:
+      ex.authz = obs::AuthzOutcome::Allowed;
+      co_return std::nullopt;
+    case authz::Decision::Deny:
+      ex.authz = obs::AuthzOutcome::Denied;
+      co_return Error::of(errc::authz_denied, Source::Downstream);
+    case authz::Decision::Error:
+      break;
+  }
+  static const auto log = log::get("authz");
+  const bool open = a.config().fail_mode == config::FailMode::Open;
+  ex.authz = open ? obs::AuthzOutcome::FailedOpen : obs::AuthzOutcome::FailedClosed;
+  log->warn("request_id={} bucket={} authorization unavailable ({}); fail_mode {}: {}",
+            ex.request_id, ex.bucket->cfg->name, r.reason, open ? "open" : "closed",
+            open ? "request allowed" : "500");
+  if (open) {
+    co_return std::nullopt;
+  }
+  co_return Error::of(errc::authz_unavailable, Source::Internal);
 }
 
 // The proxy's own endpoints. Returns nullopt when `path` is not one of them.
@@ -339,6 +387,15 @@ asio::awaitable<bool> handle(beast::tcp_stream& stream, Exchange& ex, Worker& w,
   if (ex.bucket->auth) {
     if (auto err = authenticate(ex, *ex.bucket->auth, /*admin=*/false)) {
       co_return co_await write_error(stream, ex, *err, h.version, keep_alive);
+    }
+  }
+  // Authentication, then authorization, then (issue #6) the cache: a cached object is never
+  // served to a caller the policy denies.
+  if (ex.bucket->authz) {
+    if (auto err = co_await authorize(ex, *ex.bucket->authz, w, *path)) {
+      const std::string_view reason =
+          err->is(errc::authz_denied) ? std::string_view(ex.authz_result.reason) : "";
+      co_return co_await write_error(stream, ex, *err, h.version, keep_alive, reason);
     }
   }
   co_return co_await proxy_to_s3(stream, ex, w, keep_alive);

@@ -328,7 +328,7 @@ asio::awaitable<Attempt> exchange_on(Stream& up, net::ConnectionPtr& conn_ptr,
         }
       }
       nm.set("X-Cache", to_string(c.ex.cache_status));
-      if (c.ex.bucket->auth) {
+      if (c.ex.bucket->auth || c.ex.bucket->authz) {
         make_private(nm.base());
       }
       nm.keep_alive(c.keep_alive);
@@ -342,7 +342,7 @@ asio::awaitable<Attempt> exchange_on(Stream& up, net::ConnectionPtr& conn_ptr,
   http::response<http::buffer_body> res{static_cast<http::status>(status), version};
   set_common_headers(res, c.ex.request_id);
   copy_response_headers(ures.base(), res.base());
-  if (c.ex.bucket->auth) {
+  if (c.ex.bucket->auth || c.ex.bucket->authz) {
     make_private(res.base());
   }
   res.set("X-Cache", to_string(c.ex.cache_status));

@@ -36,12 +36,6 @@ TEST_P(GateTest, RefusesEnabledFeature) {
 }
 
 const GateCase kGated[] = {
-    {"OpaAuthorization",
-     "    authorization:\n      type: opa\n      opa_url: http://o\n      opa_policy_path: p\n", 9,
-     "buckets[0].authorization", 5},
-    {"NestedOpaAuthorization",
-     "    auth:\n      enabled: false\n      opa: {url: http://o, policy_path: p}\n", 11,
-     "buckets[0].auth.opa", 5},
     {"Cache", "cache:\n  enabled: true\n", 10, "cache.enabled", 6},
     {"DiskCache", "cache:\n  disk: {enabled: true}\n", 10, "cache.disk.enabled", 6},
     {"BucketCache", "    cache:\n      enabled: true\n", 10, "buckets[0].cache.enabled", 6},
@@ -135,7 +129,7 @@ TEST(FeatureGate, ReportsEveryGatedFeatureOfTheReferenceExample) {
                                    {"REDIS_PASSWORD", "d"}}));
   EXPECT_FALSE(r.config.has_value());
   std::string all = test::joined(r);
-  for (int issue : {5, 6, 7, 8}) {
+  for (int issue : {6, 7, 8}) {
     EXPECT_NE(all.find("(issue #" + std::to_string(issue) + ")"), std::string::npos)
         << "issue " << issue << "\n"
         << all;
