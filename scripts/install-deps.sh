@@ -4,6 +4,7 @@
 #
 #   scripts/install-deps.sh            # apt packages + Python tool venv
 #   YG_SKIP_APT=1 scripts/install-deps.sh   # venv only
+#   YG_SKIP_AUTHZ=1 scripts/install-deps.sh # without building the OPA/OpenFGA test servers
 #
 # Python tools live in a venv outside the repo so a clean checkout stays clean:
 #   ${YG_TOOLS_DIR:-$HOME/.cache/yatagarasu-tools}/venv
@@ -117,10 +118,21 @@ install_node_modules() {
   echo "$want" >"$stamp"
 }
 
+# OPA and OpenFGA (authorization tests), built from source with Go into ${tools}/go; see
+# scripts/install-authz-servers.sh. Its stdout (the binary paths) goes to stderr here so the
+# last line this script prints stays the venv path.
+install_authz_servers() {
+  if [ "${YG_SKIP_AUTHZ:-0}" = 1 ]; then
+    return 0
+  fi
+  "$here/install-authz-servers.sh" >&2
+}
+
 if [ "${YG_SKIP_APT:-0}" != 1 ]; then
   install_apt
   stop_system_nginx
 fi
 install_venv
 install_node_modules
+install_authz_servers
 yg_venv_dir
