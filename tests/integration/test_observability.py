@@ -11,15 +11,15 @@ import socket
 import threading
 import time
 from pathlib import Path
-from typing import Dict, List, Tuple
+from typing import List
 
 import pytest
-from prometheus_client.parser import text_string_to_metric_families
 
 import catalog
 import httpc
 import yg_procs
 from layouts import fake_bucket, moto_bucket
+from prom import family, scrape, series
 from proxy import bucket_block, register_secret, s3_block
 
 H = "127.0.0.1"
@@ -27,26 +27,6 @@ H = "127.0.0.1"
 
 def get(p, target, headers=None, method="GET"):
     return httpc.request(H, p.port, method, target, headers=headers)
-
-
-def scrape(port: int) -> Dict[Tuple[str, Tuple[Tuple[str, str], ...]], float]:
-    """Every sample of /metrics as {(name, sorted labels): value}, parsed by prometheus_client."""
-    r = httpc.request(H, port, "GET", "/metrics")
-    assert r.status == 200, r.text_dump()
-    assert r.header("Content-Type").startswith("text/plain; version=0.0.4")
-    out = {}
-    for fam in text_string_to_metric_families(r.body.decode()):
-        for s in fam.samples:
-            out[(s.name, tuple(sorted(s.labels.items())))] = s.value
-    return out
-
-
-def series(m, name: str, **labels) -> float:
-    return m[(name, tuple(sorted(labels.items())))]
-
-
-def family(m, name: str) -> Dict[Tuple[Tuple[str, str], ...], float]:
-    return {labels: v for (n, labels), v in m.items() if n == name}
 
 
 def obs_buckets(moto_auth) -> list:

@@ -26,6 +26,7 @@ BUCKET_HOSTILE = "yg-hostile"  # lives on the moto WITHOUT signature checking
 # /hostile must never reach. That moto accepts any signature, so a proxy that forwarded a
 # traversal would really get these bytes.
 BUCKET_NEIGHBOUR = "yg-neighbour"
+BUCKET_AUTHZ = "yg-authz"  # objects for the OPA / OpenFGA tests (users/, departments/, ...)
 
 ROUTES = {  # proxy bucket name -> (path_prefix, s3 bucket)
     "public": ("/public", BUCKET_PUBLIC),
@@ -93,8 +94,15 @@ A_BX = Obj(BUCKET_A, "bx/y.txt", b"bucket A, key bx/y.txt\n")
 A_B_X = Obj(BUCKET_A, "b/x.txt", b"bucket A, key b/x.txt (must be shadowed by /a/b)\n")
 AB_X = Obj(BUCKET_AB, "x.txt", b"bucket A/B, key x.txt\n")
 
+# Keys the example policy (config/examples/opa) and model (config/examples/openfga) decide on.
+AUTHZ_KEYS = ["public/readme.txt", "users/alice/notes.txt", "users/bob/notes.txt",
+              "departments/eng/plan.txt", "departments/sales/plan.txt", "reports/2024/q1.pdf",
+              "reports/2024/q2.pdf", "shared/team/doc.txt", "top.txt"]
+AUTHZ_OBJECTS = {k: Obj(BUCKET_AUTHZ, k, f"authz object {k}\n".encode() + _rand(200 + i, 500))
+                 for i, k in enumerate(AUTHZ_KEYS)}
+
 SMALL_OBJECTS = [HELLO, SMALL, EMPTY, NESTED, RANGE_OBJ, HEADERS_OBJ, PUB_HELLO, A_SECRET, A_BX,
-                 A_B_X, AB_X]
+                 A_B_X, AB_X] + list(AUTHZ_OBJECTS.values())
 
 VERSIONED_KEY = "doc.txt"
 VERSION_BODIES = [b"version one of doc.txt\n", b"version TWO of doc.txt, the latest\n"]
@@ -131,7 +139,7 @@ TRAP_KEY = "../yg-neighbour/secret.txt"
 
 
 def seed_auth(moto) -> None:
-    for b in (BUCKET_PUBLIC, BUCKET_PUB, BUCKET_A, BUCKET_AB, BUCKET_VERSIONED):
+    for b in (BUCKET_PUBLIC, BUCKET_PUB, BUCKET_A, BUCKET_AB, BUCKET_VERSIONED, BUCKET_AUTHZ):
         moto.create_bucket(b)
     for o in SMALL_OBJECTS:
         moto.put(o.bucket, o.key, o.body, **o.extra)
