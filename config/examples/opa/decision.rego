@@ -3,7 +3,8 @@
 # Same input and the same rules as yatagarasu.rego, which must be loaded too (the grants come
 # from data.yatagarasu.authz; without it `decision` is undefined, i.e. OPA answers {} with no
 # result). The result is {"allow": bool, "reason": string}; the reason says why a request was
-# denied. Yatagarasu reads `allow` from an object result.
+# denied. Yatagarasu reads `allow` from an object result and returns `reason` in the 403 body
+# (and logs it in the access/audit `error`).
 package yatagarasu.decision
 
 import rego.v1
