@@ -43,11 +43,11 @@ struct JwksClient::Impl {
     http::request<http::string_body> req{http::verb::get, svc.target_path, 11};
     req.set(http::field::accept, "application/json");
     req.set(http::field::user_agent, "yatagarasu-jwks");
-    auto r = co_await net::call(pool, svc, req, SteadyClock::now() + timeout, 0, kMaxJwksBytes);
     std::string why;
+    auto r = co_await net::call(pool, svc, req, SteadyClock::now() + timeout, 0, kMaxJwksBytes,
+                                {.detail = &why});
     std::optional<std::string> body;
     if (!r) {
-      why = r.error().message();
     } else if (r->status != 200) {
       why = "HTTP " + std::to_string(r->status);
     } else {

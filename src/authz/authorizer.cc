@@ -22,7 +22,7 @@ constexpr std::size_t kMaxResponseBytes = 64 * 1024;
 constexpr std::size_t kMaxDetailBytes = 200;  // of an engine's error body, in logs
 
 bool transient_status(unsigned status) {
-  return status == 429 || status >= 500;
+  return status == 408 || status == 429 || status >= 500;
 }
 
 std::string clip(std::string_view s) {
@@ -90,8 +90,12 @@ asio::awaitable<Result> Authorizer::check(const Input& in, net::UpstreamPool& po
       req.set(http::field::authorization, auth);
     }
     req.body() = payload;
+    std::string detail;
+    // A retry goes out on a new connection: the one that failed (or answered 5xx) may lead to
+    // the same sick instance behind a load balancer.
     auto reply =
-        co_await net::call(pool, svc_, req, budget_end, kMaxIdlePerWorker, kMaxResponseBytes);
+        co_await net::call(pool, svc_, req, budget_end, kMaxIdlePerWorker, kMaxResponseBytes,
+                           {.fresh_connection = attempt > 0, .detail = &detail});
     bool retry = false;
     if (!reply) {
       const Error& e = reply.error();
@@ -99,13 +103,18 @@ asio::awaitable<Result> Authorizer::check(const Input& in, net::UpstreamPool& po
                         : e.is(errc::upstream_bad_response) ? obs::AuthzError::BadResponse
                                                             : obs::AuthzError::Connect;
       ++r.errors[static_cast<std::size_t>(kind)];
-      r.reason = std::string(engine()) + " " + svc_.for_logs + ": " + e.message();
-      retry = kind == obs::AuthzError::Connect;
+      r.reason = std::string(engine()) + " " + svc_.for_logs + ": " + detail;
+      retry = kind == obs::AuthzError::Connect && e.retryable;
     } else if (reply->status != 200) {
       ++r.errors[static_cast<std::size_t>(obs::AuthzError::Status)];
       r.reason = std::string(engine()) + " " + svc_.for_logs + ": HTTP " +
                  std::to_string(reply->status) + ": " + clip(reply->body);
       retry = transient_status(reply->status);
+      // 4xx other than 408/429: the engine refused *our* request (wrong store, model, token or
+      // policy input). That is a configuration fault, not an outage: it fails closed even in
+      // fail_mode open, so a misconfiguration never opens a bucket.
+      r.misconfigured = reply->status >= 400 && reply->status < 500 && reply->status != 408 &&
+                        reply->status != 429;
     } else {
       Result answer = interpret(reply->body);
       for (std::size_t k = 0; k < r.errors.size(); ++k) {

@@ -48,7 +48,10 @@ struct Result {
   // Deny: why (the engine's reason, or ours: "no user claim"). Error: what failed, for logs.
   std::string reason;
   bool cached = false;  // answered from the decision cache
-  bool asked = false;   // the engine was asked (a cache miss with a usable input)
+  // Error only: the engine refused the request itself (4xx but 408/429): fail closed whatever
+  // the fail mode.
+  bool misconfigured = false;
+  bool asked = false;  // the engine was asked (a cache miss with a usable input)
   std::array<uint8_t, obs::count_of<obs::AuthzError>()> errors{};  // failed attempts by kind
   SteadyClock::duration engine_time{};                             // when asked
 };

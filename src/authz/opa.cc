@@ -75,7 +75,16 @@ Result opa_interpret(std::string_view body) {
     if (allow != nullptr && allow->is_bool()) {
       r.decision = allow->get_bool() ? Decision::Allow : Decision::Deny;
       if (const json::value* reason = ro->if_contains("reason"); reason && reason->is_string()) {
-        r.reason = std::string(reason->get_string().subview(0, 512));
+        // At most 512 bytes, cut on a UTF-8 character boundary (it goes into JSON responses).
+        std::string_view text = reason->get_string();
+        if (text.size() > 512) {
+          std::size_t cut = 512;
+          while (cut > 0 && (static_cast<unsigned char>(text[cut]) & 0xC0) == 0x80) {
+            --cut;
+          }
+          text = text.substr(0, cut);
+        }
+        r.reason = std::string(text);
       }
       return r;
     }

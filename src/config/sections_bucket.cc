@@ -426,6 +426,17 @@ struct AuthzDraft {
   std::string ttl_path;
 };
 
+// Bounds that keep time arithmetic far from overflow (and values sane).
+constexpr uint64_t kMaxAuthzTimeoutMs = 600'000;    // 10 minutes
+constexpr uint64_t kMaxAuthzTtlSecs = 30 * 86'400;  // 30 days
+constexpr std::string_view kUlidChars =
+    "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789";
+
+// These values are pasted into request targets: nothing that could end a request line.
+bool only_chars(std::string_view s, std::string_view allowed) {
+  return s.find_first_not_of(allowed) == std::string_view::npos;
+}
+
 FailMode parse_fail_mode(MapReader& m, std::string_view key, FailMode current, bool& given) {
   FailMode f = current;
   given = m.get_enum(key, f, {{"closed", FailMode::Closed}, {"open", FailMode::Open}});
@@ -447,10 +458,15 @@ void parse_opa_keys(MapReader& m, AuthzDraft& d, const std::string& prefix) {
   }
   note(url);
   const std::string policy = prefix + "policy_path";
-  get_nonempty(m, policy, c.opa_policy_path);
+  if (get_nonempty(m, policy, c.opa_policy_path) &&
+      !only_chars(c.opa_policy_path,
+                  "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ"
+                  "0123456789_./-")) {
+    m.error_at(policy, "may only contain letters, digits, '_', '.', '/' and '-'");
+  }
   note(policy);
   const std::string timeout = prefix + "timeout_ms";
-  m.get_uint(timeout, c.opa_timeout_ms, 1);
+  m.get_uint(timeout, c.opa_timeout_ms, 1, kMaxAuthzTimeoutMs);
   note(timeout);
   const std::string headers = prefix + "input_headers";
   if (m.get_string_list(headers, c.opa_input_headers)) {
@@ -469,7 +485,7 @@ void parse_opa_keys(MapReader& m, AuthzDraft& d, const std::string& prefix) {
   }
   note(headers);
   const std::string ttl = prefix + "cache_ttl_seconds";
-  if (m.get_uint(ttl, c.cache_ttl_seconds, 1)) {
+  if (m.get_uint(ttl, c.cache_ttl_seconds, 1, kMaxAuthzTtlSecs)) {
     d.ttl_path = m.child_path(ttl);
   }
   note(ttl);
@@ -494,19 +510,24 @@ void parse_openfga_keys(MapReader& m, AuthzDraft& d, const std::string& prefix) 
   }
   note(endpoint);
   const std::string store = prefix + "store_id";
-  get_nonempty(m, store, c.openfga_store_id);
+  if (get_nonempty(m, store, c.openfga_store_id) && !only_chars(c.openfga_store_id, kUlidChars)) {
+    m.error_at(store, "is not an OpenFGA id (letters and digits, like 01ARZ3NDEKTSV4RRFFQ69G5FAV)");
+  }
   note(store);
   const std::string model = prefix + "authorization_model_id";
-  m.get_string(model, c.openfga_authorization_model_id);
+  if (m.get_string(model, c.openfga_authorization_model_id) &&
+      !only_chars(c.openfga_authorization_model_id, kUlidChars)) {
+    m.error_at(model, "is not an OpenFGA id (letters and digits)");
+  }
   note(model);
   const std::string token = prefix + "api_token";
   m.get_secret(token, c.openfga_api_token);
   note(token);
   const std::string timeout = prefix + "timeout_ms";
-  m.get_uint(timeout, c.openfga_timeout_ms, 1);
+  m.get_uint(timeout, c.openfga_timeout_ms, 1, kMaxAuthzTimeoutMs);
   note(timeout);
   const std::string ttl = prefix + "cache_ttl_seconds";
-  if (m.get_uint(ttl, c.cache_ttl_seconds, 1)) {
+  if (m.get_uint(ttl, c.cache_ttl_seconds, 1, kMaxAuthzTtlSecs)) {
     d.ttl_path = m.child_path(ttl);
   }
   note(ttl);
@@ -525,14 +546,14 @@ void parse_openfga_keys(MapReader& m, AuthzDraft& d, const std::string& prefix) 
 // Decision cache settings (AUTHZ-3): `cache:` inside authorization or a nested block.
 void parse_authz_cache(MapReader& c, AuthzDraft& d) {
   c.get_bool("enabled", d.cfg.cache_enabled);
-  if (c.get_uint("ttl_seconds", d.cfg.cache_ttl_seconds, 1)) {
+  if (c.get_uint("ttl_seconds", d.cfg.cache_ttl_seconds, 1, kMaxAuthzTtlSecs)) {
     d.ttl_path = c.child_path("ttl_seconds");
   }
-  if (c.get_uint("negative_ttl_seconds", d.cfg.deny_cache_ttl_seconds, 1)) {
+  if (c.get_uint("negative_ttl_seconds", d.cfg.deny_cache_ttl_seconds, 1, kMaxAuthzTtlSecs)) {
     d.deny_ttl_given = true;
     d.deny_ttl_path = c.child_path("negative_ttl_seconds");
   }
-  c.get_uint("max_entries", d.cfg.cache_max_entries, 1);
+  c.get_uint("max_entries", d.cfg.cache_max_entries, 1, 10'000'000);
 }
 
 void parse_nested_blocks(MapReader& m, AuthzDraft& d) {

@@ -376,14 +376,20 @@ void validate_bucket(const Config& c, size_t i, ParseContext& ctx) {
   if (b.authorization && b.auth_enabled && (bucket_jwt || global_jwt)) {
     // The token's own header is a credential too: OPA never sees it.
     const auto& jwt = bucket_jwt ? *b.jwt : *c.jwt;
+    // Where the list was written: flat, in an `opa:` block, or as `auth.opa`.
+    const auto it = ctx.bucket_authz_paths.find(i);
+    const std::string at =
+        it != ctx.bucket_authz_paths.end() ? it->second : base + ".authorization";
+    std::string where = at + ".opa_input_headers";
+    for (const std::string& p : {at + ".opa.input_headers", at + ".input_headers"}) {
+      if (ctx.has_position(p)) {
+        where = p;
+      }
+    }
     for (const auto& h : b.authorization->opa_input_headers) {
       for (const auto& src : jwt.token_sources) {
         if (src.type == TokenSourceType::Header && boost::algorithm::iequals(src.name, h)) {
-          const auto it = ctx.bucket_authz_paths.find(i);
-          ctx.rule_error(
-              (it != ctx.bucket_authz_paths.end() ? it->second : base + ".authorization") +
-                  ".opa_input_headers",
-              "'" + h + "' carries this bucket's token and is never sent to OPA");
+          ctx.rule_error(where, "'" + h + "' carries this bucket's token and is never sent to OPA");
         }
       }
     }

@@ -46,6 +46,7 @@ class ParseContext {
   void remember(const std::string& path, Pos pos) { positions_.emplace(path, pos); }
   // Position of `path`, else of its nearest parent that has one.
   Pos position_of(std::string_view path) const;
+  bool has_position(const std::string& path) const { return positions_.count(path) != 0; }
   // True when `path` or one of its parents failed to parse.
   bool is_broken(std::string_view path) const;
   void mark_broken(std::string path) { broken_.insert(std::move(path)); }

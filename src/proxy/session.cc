@@ -238,12 +238,21 @@ asio::awaitable<std::optional<Error>> authorize(Exchange& ex, const authz::Autho
       break;
   }
   static const auto log = log::get("authz");
+  if (r.misconfigured) {
+    ex.authz = obs::AuthzOutcome::FailedClosed;
+    log->error(
+        "request_id={} bucket={} authorization refused by the engine ({}): check the "
+        "bucket's authorization settings; 500 whatever the fail mode",
+        ex.request_id, ex.bucket->cfg->name, r.reason);
+    co_return Error::of(errc::authz_unavailable, Source::Internal);
+  }
   const bool open = a.config().fail_mode == config::FailMode::Open;
   ex.authz = open ? obs::AuthzOutcome::FailedOpen : obs::AuthzOutcome::FailedClosed;
   log->warn("request_id={} bucket={} authorization unavailable ({}); fail_mode {}: {}",
             ex.request_id, ex.bucket->cfg->name, r.reason, open ? "open" : "closed",
             open ? "request allowed" : "500");
   if (open) {
+    ex.error = "authorization unavailable; allowed by fail_mode open";
     co_return std::nullopt;
   }
   co_return Error::of(errc::authz_unavailable, Source::Internal);

@@ -470,11 +470,16 @@ def test_openfga_api_token_and_outage(proxy_factory, moto_auth, key, tmp_path):
             bucket(moto_auth, "notok", "/notok", fga_authz(own)),
             bucket(moto_auth, "tok-open", "/tok-open",
                    fga_authz(own, openfga_api_token=secret, openfga_fail_mode="open")),
+            bucket(moto_auth, "notok-open", "/notok-open",
+                   fga_authz(own, openfga_fail_mode="open")),
         ], extra={"jwt": jwt_cfg(key)})
         alice = key.mint({"sub": "alice"}, kid=None)
         assert_object(get(p, "/tok/top.txt", alice), "top.txt")
-        # OpenFGA refuses a missing token (401): an error, never a deny.
+        # OpenFGA refuses a missing token (401): an error, never a deny; and a refusal of our
+        # own request (misconfiguration) fails closed even in fail_mode open.
         assert_unavailable(get(p, "/notok/top.txt", alice))
+        assert_unavailable(get(p, "/notok-open/top.txt", alice))
+        assert "authorization refused by the engine" in p.logs().decode()
         own.stop()
         assert_unavailable(get(p, "/tok/reports/2024/q1.pdf", alice))
         assert_object(get(p, "/tok-open/reports/2024/q1.pdf", alice), "reports/2024/q1.pdf")

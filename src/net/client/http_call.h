@@ -37,15 +37,22 @@ struct HttpReply {
   std::string body;
 };
 
+struct CallOptions {
+  bool fresh_connection = false;  // do not take a pooled connection (a retry after a 5xx)
+  std::string* detail = nullptr;  // on failure: what failed, for logs ("read failed: ...")
+};
+
 // Sends `req` (Host, Content-Length and keep-alive are set here) on a pooled connection or a new
-// one and reads the whole response, all before `deadline`. A pooled connection found dead before
-// any response byte is replaced by a new one once (not an error). The connection goes back to
-// the pool (up to `max_idle` idle per target) only after a complete, reusable response.
-// Errors: upstream_unreachable (connect, reset, closed early), upstream_timeout (deadline), both
-// retryable; upstream_bad_response (unparseable, or body over `body_limit`).
+// one and reads the whole response, all before `deadline` (interim 1xx responses are skipped). A
+// pooled connection found dead before any response byte is replaced by a new one once (not an
+// error). The connection goes back to the pool (up to `max_idle` idle per target) only after a
+// complete, reusable final response. Errors: upstream_unreachable (connect, reset, closed early;
+// retryable unless cancelled), upstream_timeout (deadline, retryable), upstream_bad_response
+// (unparseable, or body over `body_limit`).
 boost::asio::awaitable<Result<HttpReply>> call(
     UpstreamPool& pool, const ServiceUrl& svc,
     boost::beast::http::request<boost::beast::http::string_body>& req,
-    SteadyClock::time_point deadline, std::size_t max_idle, std::size_t body_limit);
+    SteadyClock::time_point deadline, std::size_t max_idle, std::size_t body_limit,
+    CallOptions opt = {});
 
 }  // namespace yg::net

@@ -161,22 +161,34 @@ asio::awaitable<Result<tcp::resolver::results_type>> UpstreamPool::resolve(
   if (auto it = dns_.find(key); it != dns_.end() && it->second.expires > now) {
     co_return it->second.results;
   }
-  // getaddrinfo runs on Asio's internal resolver thread, never on this worker; a timer bounds it.
-  // The timer handler may run after this frame is gone, so it shares ownership of what it uses.
-  auto resolver = std::make_shared<tcp::resolver>(ex_);
-  auto expired = std::make_shared<bool>(false);
-  asio::steady_timer timer(ex_, timeout);
-  timer.async_wait([resolver, expired](boost::system::error_code ec) {
-    if (!ec) {
-      *expired = true;
-      resolver->cancel();
-    }
-  });
-  auto [ec, results] = co_await resolver->async_resolve(t.host, std::to_string(t.port), use_tuple);
-  timer.cancel();
-  if (*expired) {
+  // getaddrinfo runs on Asio's internal resolver thread, never on this worker, and cannot be
+  // cancelled once started: the lookup runs detached, owning its state, and this coroutine
+  // waits only until `timeout` (a late answer is dropped). The timer doubles as the "done"
+  // signal: the lookup's handler cancels it.
+  struct Lookup {
+    explicit Lookup(const asio::any_io_executor& ex) : resolver(ex), wake(ex) {}
+    tcp::resolver resolver;
+    asio::steady_timer wake;
+    boost::system::error_code ec;
+    tcp::resolver::results_type results;
+    bool done = false;
+  };
+  auto lookup = std::make_shared<Lookup>(ex_);
+  lookup->wake.expires_after(timeout);
+  lookup->resolver.async_resolve(
+      t.host, std::to_string(t.port),
+      [lookup](boost::system::error_code ec, tcp::resolver::results_type results) {
+        lookup->ec = ec;
+        lookup->results = std::move(results);
+        lookup->done = true;
+        lookup->wake.cancel();
+      });
+  co_await lookup->wake.async_wait(use_tuple);
+  if (!lookup->done) {
     co_return timed_out();
   }
+  const auto& ec = lookup->ec;
+  const auto& results = lookup->results;
   if (ec || results.empty()) {
     log::get("upstream")->warn("DNS lookup for {} failed: {}", t.host, ec.message());
     co_return unreachable();

@@ -300,7 +300,33 @@ const RuleCase kRules[] = {
      "      provider: jwt\n",
      13, "buckets[0].auth.provider", "is jwt, but buckets[0].authorization configures", true},
     {"OpenFgaWithoutAuth", "    authorization:\n      openfga: {endpoint: http://f, store_id: s}\n",
-     9, "buckets[0].authorization", "OpenFGA needs the caller's identity", true},
+     9, "buckets[0].authorization", "OpenFGA needs the caller's identity"},
+    {"OpaPolicyPathWithSpace",
+     "    authorization:\n      type: opa\n      opa_url: http://o\n"
+     "      opa_policy_path: \"a b\"\n",
+     12, "buckets[0].authorization.opa_policy_path", "may only contain letters"},
+    {"OpenFgaStoreIdNotAnId",
+     "    auth: {enabled: true, jwt: {algorithm: HS256, secret: s}}\n    authorization:\n"
+     "      openfga:\n"
+     "        endpoint: http://f\n        store_id: \"s/../x\"\n",
+     13, "buckets[0].authorization.openfga.store_id", "is not an OpenFGA id", false, false},
+    {"OpaTimeoutTooLarge",
+     "    authorization:\n      opa: {url: http://o, policy_path: p, timeout_ms: 600001}\n", 10,
+     "buckets[0].authorization.opa.timeout_ms", "between 1 and 600000"},
+    {"AuthzTtlTooLarge",
+     "    authorization:\n      opa: {url: http://o, policy_path: p, cache: {ttl_seconds: "
+     "99999999}}\n",
+     10, "buckets[0].authorization.opa.cache.ttl_seconds", "between 1 and 2592000"},
+    {"OpaInputHeaderAuthorization",
+     "    authorization:\n      opa: {url: http://o, policy_path: p, input_headers: "
+     "[Authorization]}\n",
+     10, "buckets[0].authorization.opa.input_headers", "carries credentials"},
+    {"OpaInputHeaderIsTheTokenHeader",
+     "jwt:\n  algorithm: HS256\n  secret: s\n  token_sources: [{type: header, name: X-Tok}]\n"
+     "buckets:\n  - name: b\n    path_prefix: /b\n    s3: {bucket: x, region: us-east-1, "
+     "access_key: A, secret_key: S}\n    auth: {enabled: true}\n    authorization:\n"
+     "      opa: {url: http://o, policy_path: p, input_headers: [x-tok]}\n",
+     11, "buckets[0].authorization.opa.input_headers", "carries this bucket's token", false, true},
 
     // --- bucket cache and ip_filter
     {"BucketCacheTtlZero", "    cache:\n      ttl_seconds: 0\n", 10, "buckets[0].cache.ttl_seconds",
