@@ -76,6 +76,7 @@ load: build
 	$(VENV)/bin/python load/stream_throughput.py --binary $(BUILD)/yatagarasu
 	$(VENV)/bin/python load/observability_cost.py --binary $(BUILD)/yatagarasu
 	$(VENV)/bin/python load/auth_overhead.py --binary $(BUILD)/yatagarasu
+	$(VENV)/bin/python load/authz_overhead.py --binary $(BUILD)/yatagarasu
 
 test: build build-asan
 	$(MAKE) unit
