@@ -387,4 +387,8 @@ def test_health_stays_200_while_max_concurrent_requests_is_saturated(proxy_facto
     t.join(12)
     assert "error" not in out, out
     assert out["r"].status == 200 and sha(out["r"].body) == sha(body)
+    # The slot is released when the proxy finishes the request (after its last byte reached
+    # the client, and after recording it), a moment after the client has the whole body.
+    wait_for(lambda: request(p.host, p.port, "GET", "/public/hello.txt", timeout=5).status == 200,
+             2)
     assert_serves(p, "/public/hello.txt", catalog.HELLO)
