@@ -123,6 +123,21 @@ def assert_unavailable(r):
     assert doc["status"] == 500 and doc["request_id"] == r.header("X-Request-ID")
 
 
+def metrics_eventually(p, check, timeout: float = 5.0):
+    """Runs check(scrape) until it passes: a request is recorded just after its last byte is
+    written, so a scrape right after a response may not count it yet."""
+    deadline = time.monotonic() + timeout
+    while True:
+        m = scrape(p.port)
+        try:
+            check(m)
+            return m
+        except (AssertionError, KeyError):
+            if time.monotonic() >= deadline:
+                raise
+            time.sleep(0.05)
+
+
 def authz_count(m, bucket_name, outcome):
     return series_or_zero(m, "yatagarasu_authz_requests_total", bucket=bucket_name,
                           outcome=outcome)
@@ -156,9 +171,10 @@ def test_opa_allows_and_denies_by_claim_and_path(proxy_factory, moto_auth, opa, 
     # Authorized objects are private to shared caches.
     r = get(p, "/opa/public/readme.txt", alice)
     assert "private" in r.header("Cache-Control")
-    m = scrape(p.port)
-    assert authz_count(m, "opa", "allowed") == 6
-    assert authz_count(m, "opa", "denied") == 4
+    def check(m):
+        assert authz_count(m, "opa", "allowed") == 6
+        assert authz_count(m, "opa", "denied") == 4
+    metrics_eventually(p, check)
 
 
 def test_opa_input_is_exactly_what_the_docs_say(proxy_factory, moto_auth, opa, key):
@@ -234,9 +250,10 @@ def test_opa_reason_object_and_undefined_result(proxy_factory, moto_auth, opa, k
     assert doc["reason"].startswith("no rule lets bob")
     # An undefined result (a policy path naming nothing) denies; it is no outage.
     assert_denied(get(p, "/none/top.txt", bob), "policy result undefined")
-    m = scrape(p.port)
-    assert authz_count(m, "none", "denied") == 1
-    assert authz_count(m, "none", "failed_closed") == 0
+    def check(m):
+        assert authz_count(m, "none", "denied") == 1
+        assert authz_count(m, "none", "failed_closed") == 0
+    metrics_eventually(p, check)
     # The reason is in the access log line's error.
     logs = p.logs().decode()
     assert "no rule lets bob read users/alice/notes.txt" in logs
@@ -253,10 +270,11 @@ def test_opa_decision_cache_ttls_and_policy_change(proxy_factory, moto_auth, opa
     for _ in range(10):
         assert_object(get(p, "/ttl/top.txt", tok), "top.txt")
     assert opa.decision_count() == before + 1, "repeated requests must come from the cache"
-    m = scrape(p.port)
-    assert series(m, "yatagarasu_authz_cache_lookups_total", bucket="ttl", result="hit") == 9
-    assert series(m, "yatagarasu_authz_cache_lookups_total", bucket="ttl", result="miss") == 1
-    assert series(m, "yatagarasu_authz_cache_entries", bucket="ttl") == 1
+    def check(m):
+        assert series(m, "yatagarasu_authz_cache_lookups_total", bucket="ttl", result="hit") == 9
+        assert series(m, "yatagarasu_authz_cache_lookups_total", bucket="ttl", result="miss") == 1
+        assert series(m, "yatagarasu_authz_cache_entries", bucket="ttl") == 1
+    metrics_eventually(p, check)
     # A different request (another key) is another decision.
     assert_object(get(p, "/ttl/public/readme.txt", tok), "public/readme.txt")
     assert opa.decision_count() == before + 2
@@ -292,12 +310,13 @@ def test_opa_down_fails_closed_or_open(proxy_factory, moto_auth, key, tmp_path):
         assert_unavailable(get(p, "/closed/top.txt", tok))
         assert get(p, "/closed/top.txt", tok, method="HEAD").status == 500
         assert_object(get(p, "/open/top.txt", tok), "top.txt")
-        m = scrape(p.port)
-        assert authz_count(m, "closed", "failed_closed") == 2
-        assert authz_count(m, "open", "failed_open") == 1
-        # Each failed request tried twice (one retry on a refused connection).
-        assert series(m, "yatagarasu_authz_engine_errors_total", bucket="closed",
-                      kind="connect") == 4
+        def check(m):
+            assert authz_count(m, "closed", "failed_closed") == 2
+            assert authz_count(m, "open", "failed_open") == 1
+            # Each failed request tried twice (one retry on a refused connection).
+            assert series(m, "yatagarasu_authz_engine_errors_total", bucket="closed",
+                          kind="connect") == 4
+        metrics_eventually(p, check)
         logs = p.logs().decode()
         assert "authorization unavailable" in logs and "fail_mode open: request allowed" in logs
         # OPA back on the same port: served again without a proxy restart.
@@ -326,9 +345,10 @@ def test_opa_slow_times_out_into_the_fail_mode(proxy_factory, moto_auth, key, tm
         took = time.monotonic() - t0
         assert took < 2.0, f"the 300 ms budget took {took:.2f} s"
         assert_object(get(p, "/open/top.txt", tok), "top.txt")
-        m = scrape(p.port)
-        assert series(m, "yatagarasu_authz_engine_errors_total", bucket="closed",
-                      kind="timeout") == 1
+        def check(m):
+            assert series(m, "yatagarasu_authz_engine_errors_total", bucket="closed",
+                          kind="timeout") == 1
+        metrics_eventually(p, check)
         own.sigcont()
         yg_procs.wait_until(lambda: get(p, "/closed/top.txt", tok).status == 200, timeout=5,
                             what="OPA answering again")
@@ -383,10 +403,11 @@ def test_a_transient_engine_error_is_retried_once(proxy_factory, moto_auth, key)
         for _ in range(3):
             assert_object(get(p, "/flaky/top.txt", tok), "top.txt")
         assert flaky.calls == 6
-        m = scrape(p.port)
-        assert series(m, "yatagarasu_authz_engine_errors_total", bucket="flaky",
-                      kind="status") == 3
-        assert authz_count(m, "flaky", "allowed") == 3
+        def check(m):
+            assert series(m, "yatagarasu_authz_engine_errors_total", bucket="flaky",
+                          kind="status") == 3
+            assert authz_count(m, "flaky", "allowed") == 3
+        metrics_eventually(p, check)
     finally:
         flaky.stop()
 
@@ -415,9 +436,10 @@ def test_openfga_relationships(proxy_factory, moto_auth, fga, key):
     anon = key.mint({"sub": None, "name": "nobody"}, kid=None)
     assert_denied(get(p, "/fga/shared/team/doc.txt", anon), "'sub' claim")
     assert fga.check_count() == before
-    m = scrape(p.port)
-    assert authz_count(m, "fga", "allowed") == 7
-    assert authz_count(m, "fga", "denied") == 4
+    def check(m):
+        assert authz_count(m, "fga", "allowed") == 7
+        assert authz_count(m, "fga", "denied") == 4
+    metrics_eventually(p, check)
 
 
 def test_openfga_user_claim_dot_path(proxy_factory, moto_auth, fga, key):
@@ -452,8 +474,9 @@ def test_openfga_cache_respects_allow_and_deny_ttls(proxy_factory, moto_auth, fg
     yg_procs.wait_until(lambda: get(p, target, frank).status == 403, timeout=6,
                         what="the cached allow to expire")
     assert time.monotonic() - granted_at >= 1.0
-    m = scrape(p.port)
-    assert series(m, "yatagarasu_authz_cache_lookups_total", bucket="fga", result="hit") >= 4
+    def check(m):
+        assert series(m, "yatagarasu_authz_cache_lookups_total", bucket="fga", result="hit") >= 4
+    metrics_eventually(p, check)
 
 
 def test_openfga_api_token_and_outage(proxy_factory, moto_auth, key, tmp_path):
@@ -483,12 +506,13 @@ def test_openfga_api_token_and_outage(proxy_factory, moto_auth, key, tmp_path):
         own.stop()
         assert_unavailable(get(p, "/tok/reports/2024/q1.pdf", alice))
         assert_object(get(p, "/tok-open/reports/2024/q1.pdf", alice), "reports/2024/q1.pdf")
-        m = scrape(p.port)
-        assert authz_count(m, "notok", "failed_closed") == 1
-        assert series(m, "yatagarasu_authz_engine_errors_total", bucket="notok",
-                      kind="status") == 1  # a 401 is not retried
-        assert authz_count(m, "tok", "failed_closed") == 1
-        assert authz_count(m, "tok-open", "failed_open") == 1
+        def check(m):
+            assert authz_count(m, "notok", "failed_closed") == 1
+            assert series(m, "yatagarasu_authz_engine_errors_total", bucket="notok",
+                          kind="status") == 1  # a 401 is not retried
+            assert authz_count(m, "tok", "failed_closed") == 1
+            assert authz_count(m, "tok-open", "failed_open") == 1
+        metrics_eventually(p, check)
     finally:
         own.stop()
 
