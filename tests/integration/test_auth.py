@@ -14,6 +14,7 @@ import httpc
 import yg_procs
 from jwks_server import ALGS, JwksServer, make_key, write_pem
 from layouts import moto_bucket
+from prom import eventually, series
 from proxy import register_secret
 
 H = "127.0.0.1"
@@ -190,17 +191,20 @@ def test_metrics_count_auth_outcomes(proxy_factory, moto_auth, keys):
     get(p, "/private/hello.txt", bearer(hs.mint({"sub": "bob"}, kid=None)))
     get(p, "/private/hello.txt", bearer(keys["HS384"].mint(kid=None)))
     get(p, "/private/hello.txt", bearer(hs.mint({"exp": int(time.time()) - 3600}, kid=None)))
-    lines = get(p, "/metrics").body.decode().splitlines()
-    vals = {l.rsplit(" ", 1)[0]: float(l.rsplit(" ", 1)[1]) for l in lines
-            if l.startswith("yatagarasu_auth") or l.startswith("yatagarasu_requests_total")}
-    assert vals['yatagarasu_auth_requests_total{bucket="private",outcome="missing"}'] == 1
-    assert vals['yatagarasu_auth_requests_total{bucket="private",outcome="allowed"}'] == 1
-    assert vals['yatagarasu_auth_requests_total{bucket="private",outcome="forbidden"}'] == 1
-    assert vals['yatagarasu_auth_requests_total{bucket="private",outcome="invalid"}'] == 2
-    assert vals['yatagarasu_auth_invalid_tokens_total{reason="alg_not_allowed"}'] == 1
-    assert vals['yatagarasu_auth_invalid_tokens_total{reason="expired"}'] == 1
-    assert vals['yatagarasu_requests_total{bucket="private",method="GET",status="401"}'] == 3
-    assert vals['yatagarasu_requests_total{bucket="private",method="GET",status="403"}'] == 1
+    def check(m):
+        assert series(m, "yatagarasu_auth_requests_total", bucket="private", outcome="missing") == 1
+        assert series(m, "yatagarasu_auth_requests_total", bucket="private", outcome="allowed") == 1
+        assert series(m, "yatagarasu_auth_requests_total", bucket="private",
+                      outcome="forbidden") == 1
+        assert series(m, "yatagarasu_auth_requests_total", bucket="private", outcome="invalid") == 2
+        assert series(m, "yatagarasu_auth_invalid_tokens_total", reason="alg_not_allowed") == 1
+        assert series(m, "yatagarasu_auth_invalid_tokens_total", reason="expired") == 1
+        assert series(m, "yatagarasu_requests_total", bucket="private", method="GET",
+                      status="401") == 3
+        assert series(m, "yatagarasu_requests_total", bucket="private", method="GET",
+                      status="403") == 1
+
+    eventually(p.port, check)
 
 
 # ---------------------------------------------------------------------------------------------

@@ -24,7 +24,7 @@ import yg_authz
 import yg_procs
 from jwks_server import make_key
 from layouts import moto_bucket
-from prom import scrape, series, series_or_zero
+from prom import eventually, scrape, series, series_or_zero
 from proxy import config_doc, register_secret, run_cli
 
 H = "127.0.0.1"
@@ -123,19 +123,8 @@ def assert_unavailable(r):
     assert doc["status"] == 500 and doc["request_id"] == r.header("X-Request-ID")
 
 
-def metrics_eventually(p, check, timeout: float = 5.0):
-    """Runs check(scrape) until it passes: a request is recorded just after its last byte is
-    written, so a scrape right after a response may not count it yet."""
-    deadline = time.monotonic() + timeout
-    while True:
-        m = scrape(p.port)
-        try:
-            check(m)
-            return m
-        except (AssertionError, KeyError):
-            if time.monotonic() >= deadline:
-                raise
-            time.sleep(0.05)
+def metrics_eventually(p, check):
+    return eventually(p.port, check)
 
 
 def authz_count(m, bucket_name, outcome):

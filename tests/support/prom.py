@@ -3,7 +3,8 @@
 
 from __future__ import annotations
 
-from typing import Dict, Tuple
+import time
+from typing import Callable, Dict, Tuple
 
 from prometheus_client.parser import text_string_to_metric_families
 
@@ -34,3 +35,20 @@ def series_or_zero(m: Samples, name: str, **labels) -> float:
 
 def family(m: Samples, name: str) -> Dict[Tuple[Tuple[str, str], ...], float]:
     return {labels: v for (n, labels), v in m.items() if n == name}
+
+
+def eventually(port: int, check: Callable[[Samples], None], timeout: float = 5.0) -> Samples:
+    """Scrapes until check(samples) passes (it raises AssertionError/KeyError until then) and
+    returns those samples. A request is recorded just after its last byte is written, so a
+    scrape made right after a response may not count it yet; this waits for that, never for a
+    value that is wrong."""
+    deadline = time.monotonic() + timeout
+    while True:
+        m = scrape(port)
+        try:
+            check(m)
+            return m
+        except (AssertionError, KeyError):
+            if time.monotonic() >= deadline:
+                raise
+            time.sleep(0.05)
