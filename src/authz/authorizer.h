@@ -20,6 +20,7 @@
 #include "authz/decision_cache.h"
 #include "config/config.h"
 #include "core/clock.h"
+#include "core/log.h"
 #include "net/client/http_call.h"
 #include "obs/metrics.h"
 
@@ -76,6 +77,9 @@ class Authorizer {
   const config::AuthorizationConfig& config() const noexcept { return cfg_; }
   const std::shared_ptr<DecisionCache>& cache() const noexcept { return cache_; }
   const std::string& endpoint_for_logs() const noexcept { return svc_.for_logs; }
+  // Failures are logged at most once a second per bucket, with a count of those skipped (an
+  // outage at thousands of requests per second must not flood the log).
+  log::Throttle& failure_log() const noexcept { return failure_log_; }
 
  protected:
   // An answer that needs no engine (OpenFGA without a user claim: deny), or nullopt.
@@ -95,6 +99,7 @@ class Authorizer {
   std::shared_ptr<DecisionCache> cache_;
   net::ServiceUrl svc_;
   SteadyClock::duration timeout_;
+  mutable log::Throttle failure_log_;
 };
 
 // Builds the bucket's authorizer. `previous`: the same bucket's authorizer in the runtime being

@@ -8,6 +8,8 @@
 
 #include <spdlog/spdlog.h>
 
+#include <atomic>
+#include <chrono>
 #include <cstdint>
 #include <memory>
 #include <string>
@@ -37,5 +39,31 @@ uint64_t dropped();
 
 // Writes what is queued and stops the async thread (end of main).
 void shutdown();
+
+// At most one line per `interval` for a recurring condition (an engine outage, a failing
+// dependency): allow() says whether to log now and how many occurrences were suppressed since
+// the last line. Lock-free; shared by every thread that meets the condition.
+class Throttle {
+ public:
+  explicit Throttle(std::chrono::milliseconds interval = std::chrono::seconds(1))
+      : interval_ms_(interval.count()) {}
+  bool allow(uint64_t& suppressed) noexcept {
+    const int64_t now = std::chrono::duration_cast<std::chrono::milliseconds>(
+                            std::chrono::steady_clock::now().time_since_epoch())
+                            .count();
+    int64_t next = next_ms_.load(std::memory_order_relaxed);
+    if (now < next || !next_ms_.compare_exchange_strong(next, now + interval_ms_)) {
+      suppressed_.fetch_add(1, std::memory_order_relaxed);
+      return false;
+    }
+    suppressed = suppressed_.exchange(0, std::memory_order_relaxed);
+    return true;
+  }
+
+ private:
+  int64_t interval_ms_;
+  std::atomic<int64_t> next_ms_{0};
+  std::atomic<uint64_t> suppressed_{0};
+};
 
 }  // namespace yg::log

@@ -238,19 +238,28 @@ asio::awaitable<std::optional<Error>> authorize(Exchange& ex, const authz::Autho
       break;
   }
   static const auto log = log::get("authz");
+  uint64_t skipped = 0;
+  const bool say = a.failure_log().allow(skipped);
   if (r.misconfigured) {
     ex.authz = obs::AuthzOutcome::FailedClosed;
-    log->error(
-        "request_id={} bucket={} authorization refused by the engine ({}): check the "
-        "bucket's authorization settings; 500 whatever the fail mode",
-        ex.request_id, ex.bucket->cfg->name, r.reason);
+    if (say) {
+      log->error(
+          "request_id={} bucket={} authorization refused by the engine ({}): check the "
+          "bucket's authorization settings; 500 whatever the fail mode ({} similar "
+          "failures not logged since the last line)",
+          ex.request_id, ex.bucket->cfg->name, r.reason, skipped);
+    }
     co_return Error::of(errc::authz_unavailable, Source::Internal);
   }
   const bool open = a.config().fail_mode == config::FailMode::Open;
   ex.authz = open ? obs::AuthzOutcome::FailedOpen : obs::AuthzOutcome::FailedClosed;
-  log->warn("request_id={} bucket={} authorization unavailable ({}); fail_mode {}: {}",
-            ex.request_id, ex.bucket->cfg->name, r.reason, open ? "open" : "closed",
-            open ? "request allowed" : "500");
+  if (say) {
+    log->warn(
+        "request_id={} bucket={} authorization unavailable ({}); fail_mode {}: {} ({} similar "
+        "failures not logged since the last line)",
+        ex.request_id, ex.bucket->cfg->name, r.reason, open ? "open" : "closed",
+        open ? "request allowed" : "500", skipped);
+  }
   if (open) {
     ex.error = "authorization unavailable; allowed by fail_mode open";
     co_return std::nullopt;

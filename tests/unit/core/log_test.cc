@@ -4,9 +4,12 @@
 
 #include <gtest/gtest.h>
 
+#include <atomic>
 #include <boost/json/parse.hpp>
 #include <sstream>
 #include <string>
+#include <thread>
+#include <vector>
 
 namespace yg::log {
 namespace {
@@ -72,6 +75,43 @@ TEST(Log, JsonEscapingKeepsUtf8Valid) {
 // An unknown level name is refused instead of silently logging everything or nothing.
 TEST(Log, RejectsUnknownLevel) {
   EXPECT_FALSE(init("verbose", Format::Text));
+}
+
+}  // namespace
+}  // namespace yg::log
+
+namespace yg::log {
+namespace {
+
+TEST(Throttle, OneLinePerIntervalWithTheSkippedCount) {
+  Throttle t(std::chrono::milliseconds(200));
+  uint64_t skipped = 99;
+  EXPECT_TRUE(t.allow(skipped));
+  EXPECT_EQ(skipped, 0u);
+  for (int i = 0; i < 5; ++i) {
+    EXPECT_FALSE(t.allow(skipped));
+  }
+  std::this_thread::sleep_for(std::chrono::milliseconds(250));
+  EXPECT_TRUE(t.allow(skipped));
+  EXPECT_EQ(skipped, 5u);
+}
+
+TEST(Throttle, ConcurrentCallersLetOneThrough) {
+  Throttle t(std::chrono::hours(1));
+  std::atomic<int> allowed{0};
+  std::vector<std::thread> ts;
+  for (int i = 0; i < 4; ++i) {
+    ts.emplace_back([&] {
+      for (int k = 0; k < 1000; ++k) {
+        uint64_t s = 0;
+        allowed += t.allow(s) ? 1 : 0;
+      }
+    });
+  }
+  for (auto& th : ts) {
+    th.join();
+  }
+  EXPECT_EQ(allowed.load(), 1);
 }
 
 }  // namespace
