@@ -1,39 +1,14 @@
 #include "cache/policy.h"
 
+#include "core/http_text.h"
+
 #include <charconv>
-#include <ctime>
 
 namespace yg::cache {
 namespace {
 
-std::string_view trim(std::string_view s) {
-  while (!s.empty() && (s.front() == ' ' || s.front() == '\t')) {
-    s.remove_prefix(1);
-  }
-  while (!s.empty() && (s.back() == ' ' || s.back() == '\t')) {
-    s.remove_suffix(1);
-  }
-  return s;
-}
-
-bool iequals(std::string_view a, std::string_view b) {
-  if (a.size() != b.size()) {
-    return false;
-  }
-  for (std::size_t i = 0; i < a.size(); ++i) {
-    char x = a[i], y = b[i];
-    if (x >= 'A' && x <= 'Z') {
-      x = static_cast<char>(x - 'A' + 'a');
-    }
-    if (x != y) {
-      return false;
-    }
-  }
-  return true;
-}
-
 std::optional<uint64_t> delta_seconds(std::string_view v) {
-  v = trim(v);
+  v = trim_ows(v);
   if (v.size() >= 2 && v.front() == '"' && v.back() == '"') {
     v = v.substr(1, v.size() - 2);  // quoted form, tolerated (RFC 9111 5.2)
   }
@@ -51,41 +26,6 @@ std::optional<uint64_t> delta_seconds(std::string_view v) {
   return n;
 }
 
-int month_of(std::string_view m) {
-  static constexpr std::string_view kMonths[] = {"Jan", "Feb", "Mar", "Apr", "May", "Jun",
-                                                 "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"};
-  for (int i = 0; i < 12; ++i) {
-    if (m == kMonths[i]) {
-      return i;
-    }
-  }
-  return -1;
-}
-
-bool number(std::string_view s, int& out) {
-  auto [p, ec] = std::from_chars(s.data(), s.data() + s.size(), out);
-  return !s.empty() && ec == std::errc{} && p == s.data() + s.size();
-}
-
-std::optional<int64_t> to_epoch(int year, int mon, int day, int h, int m, int sec) {
-  if (mon < 0 || day < 1 || day > 31 || h > 23 || m > 59 || sec > 60 || year < 1970) {
-    return std::nullopt;
-  }
-  std::tm tm{};
-  tm.tm_year = year - 1900;
-  tm.tm_mon = mon;
-  tm.tm_mday = day;
-  tm.tm_hour = h;
-  tm.tm_min = m;
-  tm.tm_sec = sec;
-  return static_cast<int64_t>(timegm(&tm));
-}
-
-bool hms(std::string_view t, int& h, int& m, int& s) {
-  return t.size() == 8 && t[2] == ':' && t[5] == ':' && number(t.substr(0, 2), h) &&
-         number(t.substr(3, 2), m) && number(t.substr(6, 2), s);
-}
-
 }  // namespace
 
 CacheControl parse_cache_control(std::string_view value) {
@@ -100,70 +40,35 @@ CacheControl parse_cache_control(std::string_view value) {
       }
       ++end;
     }
-    std::string_view item = trim(value.substr(0, end));
+    std::string_view item = trim_ows(value.substr(0, end));
     value.remove_prefix(std::min(end + 1, value.size()));
     if (item.empty()) {
       continue;
     }
     std::string_view name = item, arg;
     if (auto eq = item.find('='); eq != std::string_view::npos) {
-      name = trim(item.substr(0, eq));
+      name = trim_ows(item.substr(0, eq));
       arg = item.substr(eq + 1);
     }
-    if (iequals(name, "no-store")) {
+    if (iequals_ascii(name, "no-store")) {
       cc.no_store = true;
-    } else if (iequals(name, "no-cache")) {
+    } else if (iequals_ascii(name, "no-cache")) {
       cc.no_cache = true;  // with field names (no-cache="x") a shared cache still revalidates
-    } else if (iequals(name, "private")) {
+    } else if (iequals_ascii(name, "private")) {
       cc.private_ = true;
-    } else if (iequals(name, "public")) {
+    } else if (iequals_ascii(name, "public")) {
       cc.public_ = true;
-    } else if (iequals(name, "must-revalidate")) {
+    } else if (iequals_ascii(name, "must-revalidate")) {
       cc.must_revalidate = true;
-    } else if (iequals(name, "proxy-revalidate")) {
+    } else if (iequals_ascii(name, "proxy-revalidate")) {
       cc.proxy_revalidate = true;
-    } else if (iequals(name, "max-age")) {
+    } else if (iequals_ascii(name, "max-age")) {
       cc.max_age = delta_seconds(arg).value_or(0);
-    } else if (iequals(name, "s-maxage")) {
+    } else if (iequals_ascii(name, "s-maxage")) {
       cc.s_maxage = delta_seconds(arg).value_or(0);
     }
   }
   return cc;
-}
-
-std::optional<int64_t> parse_http_date(std::string_view s) {
-  s = trim(s);
-  int day = 0, year = 0, h = 0, m = 0, sec = 0;
-  // IMF-fixdate: "Sun, 06 Nov 1994 08:49:37 GMT"
-  if (s.size() == 29 && s[3] == ',' && s.substr(25) == " GMT") {
-    if (number(s.substr(5, 2), day) && number(s.substr(12, 4), year) &&
-        hms(s.substr(17, 8), h, m, sec)) {
-      return to_epoch(year, month_of(s.substr(8, 3)), day, h, m, sec);
-    }
-    return std::nullopt;
-  }
-  // RFC 850: "Sunday, 06-Nov-94 08:49:37 GMT" (two-digit years: 70-99 -> 19xx, else 20xx)
-  if (auto comma = s.find(", ");
-      comma != std::string_view::npos && s.ends_with(" GMT") && s.size() == comma + 2 + 22) {
-    std::string_view d = s.substr(comma + 2);
-    if (d[2] == '-' && d[6] == '-' && number(d.substr(0, 2), day) && number(d.substr(7, 2), year) &&
-        hms(d.substr(10, 8), h, m, sec)) {
-      year += year >= 70 ? 1900 : 2000;
-      return to_epoch(year, month_of(d.substr(3, 3)), day, h, m, sec);
-    }
-    return std::nullopt;
-  }
-  // asctime: "Sun Nov  6 08:49:37 1994"
-  if (s.size() == 24 && s[3] == ' ' && s[7] == ' ') {
-    std::string_view d = s.substr(8, 2);
-    if (d.front() == ' ') {
-      d.remove_prefix(1);
-    }
-    if (number(d, day) && hms(s.substr(11, 8), h, m, sec) && number(s.substr(20, 4), year)) {
-      return to_epoch(year, month_of(s.substr(4, 3)), day, h, m, sec);
-    }
-  }
-  return std::nullopt;
 }
 
 std::string_view to_string(NoStoreReason r) noexcept {
@@ -236,7 +141,8 @@ StoreDecision decide(const ResponseFacts& r, const StorePolicy& p) {
     if (!exp) {
       ttl = 0;
     } else if (date) {
-      ttl = std::min<int64_t>(ttl, *exp - *date);
+      ttl = std::min<int64_t>(
+          ttl, std::chrono::duration_cast<std::chrono::seconds>(*exp - *date).count());
     }
   }
   if (ttl <= 0) {

@@ -66,9 +66,6 @@ struct StoreDecision {
 // TTL = the configured TTL, bounded by s-maxage, else max-age, else Expires - Date.
 StoreDecision decide(const ResponseFacts& r, const StorePolicy& p);
 
-// An IMF-fixdate / RFC 850 / asctime HTTP-date (RFC 9110 5.6.7) as seconds since the epoch.
-std::optional<int64_t> parse_http_date(std::string_view s);
-
 // The cache key (CACHE-5): bucket name + object key (+ versionId). Unambiguous: the parts are
 // length-prefixed, so no key can collide with another bucket's or version's.
 std::string cache_key(std::string_view bucket, std::string_view key,

@@ -1,22 +1,11 @@
 #include "proxy/conditional.h"
 
-#include <ctime>
 #include <string>
 
 namespace yg::proxy {
 namespace http = boost::beast::http;
 
 namespace {
-
-std::string_view trim(std::string_view s) {
-  while (!s.empty() && (s.front() == ' ' || s.front() == '\t')) {
-    s.remove_prefix(1);
-  }
-  while (!s.empty() && (s.back() == ' ' || s.back() == '\t')) {
-    s.remove_suffix(1);
-  }
-  return s;
-}
 
 struct Tag {
   bool weak = false;
@@ -49,11 +38,11 @@ std::optional<SysTime> header_date(const http::fields& f, http::field name) {
 }  // namespace
 
 bool etag_list_matches(std::string_view list, std::string_view etag, bool weak) {
-  list = trim(list);
+  list = trim_ows(list);
   if (list == "*") {
     return true;
   }
-  auto mine = parse_tag(trim(etag));
+  auto mine = parse_tag(trim_ows(etag));
   if (!mine || (!weak && mine->weak)) {
     return false;
   }
@@ -68,7 +57,7 @@ bool etag_list_matches(std::string_view list, std::string_view etag, bool weak) 
         break;
       }
     }
-    auto member = trim(list.substr(0, end));
+    auto member = trim_ows(list.substr(0, end));
     list = end < list.size() ? list.substr(end + 1) : std::string_view{};
     auto t = parse_tag(member);
     if (!t) {
@@ -82,23 +71,6 @@ bool etag_list_matches(std::string_view list, std::string_view etag, bool weak) 
     }
   }
   return false;
-}
-
-std::optional<SysTime> parse_http_date(std::string_view s) {
-  std::string str(trim(s));
-  static constexpr const char* kFormats[] = {
-      "%a, %d %b %Y %H:%M:%S GMT",  // IMF-fixdate
-      "%A, %d-%b-%y %H:%M:%S GMT",  // RFC 850
-      "%a %b %e %H:%M:%S %Y",       // asctime
-  };
-  for (const char* fmt : kFormats) {
-    std::tm tm{};
-    const char* end = strptime(str.c_str(), fmt, &tm);
-    if (end != nullptr && *end == '\0') {
-      return SysClock::from_time_t(timegm(&tm));
-    }
-  }
-  return std::nullopt;
 }
 
 Precondition evaluate_preconditions(const http::fields& req, std::string_view etag,

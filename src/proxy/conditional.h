@@ -9,6 +9,7 @@
 #include <string_view>
 
 #include "core/clock.h"
+#include "core/http_text.h"
 
 namespace yg::proxy {
 
@@ -24,7 +25,7 @@ Precondition evaluate_preconditions(const boost::beast::http::fields& request,
 // prefix on both sides; strong comparison never matches a weak tag (RFC 9110 8.8.3.2).
 bool etag_list_matches(std::string_view list, std::string_view etag, bool weak);
 
-// HTTP-date in IMF-fixdate, RFC 850 or asctime form (RFC 9110 5.6.7).
-std::optional<SysTime> parse_http_date(std::string_view s);
+// HTTP-date in IMF-fixdate, RFC 850 or asctime form (RFC 9110 5.6.7): core/http_text.h.
+using ::yg::parse_http_date;
 
 }  // namespace yg::proxy

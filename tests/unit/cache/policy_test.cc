@@ -29,16 +29,6 @@ TEST(CacheControl, MalformedAgesAreStaleAndOverflowIsCapped) {
   EXPECT_FALSE(parse_cache_control(",,, ,").no_store);
 }
 
-TEST(HttpDate, ThreeFormats) {
-  EXPECT_EQ(parse_http_date("Sun, 06 Nov 1994 08:49:37 GMT"), 784111777);
-  EXPECT_EQ(parse_http_date("Sunday, 06-Nov-94 08:49:37 GMT"), 784111777);
-  EXPECT_EQ(parse_http_date("Sun Nov  6 08:49:37 1994"), 784111777);
-  EXPECT_FALSE(parse_http_date("0"));
-  EXPECT_FALSE(parse_http_date("Sun, 06 Nov 1994 25:49:37 GMT"));
-  EXPECT_FALSE(parse_http_date("Sun, 06 Foo 1994 08:49:37 GMT"));
-  EXPECT_FALSE(parse_http_date(""));
-}
-
 ResponseFacts ok_get() {
   ResponseFacts r;
   r.method = "GET";
