@@ -50,7 +50,7 @@ void BM_OpaCacheKey(benchmark::State& state) {
   const OpaAuthorizer a(opa_cfg(), nullptr);
   const Input in = input();
   for (auto _ : state) {
-    benchmark::DoNotOptimize(a.cache_key(in));
+    benchmark::DoNotOptimize(a.prepare(in, true).key);
   }
 }
 BENCHMARK(BM_OpaCacheKey);
@@ -63,7 +63,7 @@ void BM_OpenFgaCacheKey(benchmark::State& state) {
   const OpenFgaAuthorizer a(c, nullptr);
   const Input in = input();
   for (auto _ : state) {
-    benchmark::DoNotOptimize(a.cache_key(in));
+    benchmark::DoNotOptimize(a.prepare(in, true).key);
   }
 }
 BENCHMARK(BM_OpenFgaCacheKey);
@@ -81,7 +81,7 @@ void BM_DecisionCacheHit(benchmark::State& state) {
   static DecisionCache cache(10000, std::chrono::seconds(600), std::chrono::seconds(60));
   const OpaAuthorizer a(opa_cfg(), nullptr);
   Input in = input();
-  const std::string key = a.cache_key(in);
+  const std::string key = a.prepare(in, true).key;
   const auto now = yg::SteadyClock::now();
   if (state.thread_index() == 0) {
     for (int i = 0; i < 10000; ++i) {

@@ -13,32 +13,14 @@
 #include <string_view>
 
 #include "auth/jwt.h"
+#include "support/base64url.h"
 
 namespace {
 
 using namespace yg::auth;
+using yg::test::b64url;
 
 constexpr const char* kSecret = "benchmark secret of at least thirty-two bytes";
-
-std::string b64url(std::string_view data) {
-  static constexpr char kAlphabet[] =
-      "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
-  std::string out;
-  uint32_t acc = 0;
-  int bits = 0;
-  for (const char c : data) {
-    acc = (acc << 8) | static_cast<unsigned char>(c);
-    bits += 8;
-    while (bits >= 6) {
-      bits -= 6;
-      out.push_back(kAlphabet[(acc >> bits) & 0x3f]);
-    }
-  }
-  if (bits > 0) {
-    out.push_back(kAlphabet[(acc << (6 - bits)) & 0x3f]);
-  }
-  return out;
-}
 
 [[noreturn]] void die(const char* what) {
   std::fprintf(stderr, "jwt_bench: %s failed\n", what);

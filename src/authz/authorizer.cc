@@ -54,13 +54,13 @@ Authorizer::Authorizer(const config::AuthorizationConfig& cfg, std::shared_ptr<D
 
 asio::awaitable<Result> Authorizer::check(const Input& in, net::UpstreamPool& pool,
                                           SteadyClock::time_point deadline) const {
-  if (auto r = precheck(in)) {
-    co_return std::move(*r);
+  Prepared prep = prepare(in, cache_ != nullptr);
+  if (prep.answer) {
+    co_return std::move(*prep.answer);
   }
   const auto start = SteadyClock::now();
-  std::string key;
+  const std::string key = std::move(prep.key);
   if (cache_) {
-    key = cache_key(in);
     if (auto hit = cache_->get(key, start)) {
       Result r;
       r.decision = hit->allow ? Decision::Allow : Decision::Deny;

@@ -82,10 +82,14 @@ class Authorizer {
   log::Throttle& failure_log() const noexcept { return failure_log_; }
 
  protected:
-  // An answer that needs no engine (OpenFGA without a user claim: deny), or nullopt.
-  virtual std::optional<Result> precheck(const Input& in) const = 0;
-  // Everything that can change the engine's answer, as one string (never the request id).
-  virtual std::string cache_key(const Input& in) const = 0;
+  struct Prepared {
+    std::optional<Result> answer;  // needs no engine (OpenFGA without a user claim: deny)
+    std::string key;  // when asked for: everything that can change the engine's answer, as one
+                      // string (never the request id); the decision cache's key
+  };
+  // Runs once per request, cache hit or not: what each engine derives from `in` is derived
+  // here once.
+  virtual Prepared prepare(const Input& in, bool want_key) const = 0;
   // The POST body and request target for `in`.
   virtual std::string body(const Input& in) const = 0;
   virtual const std::string& target() const noexcept = 0;

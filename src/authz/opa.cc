@@ -100,8 +100,12 @@ OpaAuthorizer::OpaAuthorizer(const config::AuthorizationConfig& cfg,
                  std::chrono::milliseconds(cfg.opa_timeout_ms)),
       target_(opa_target(svc_.base_path, cfg.opa_policy_path)) {}
 
-std::string OpaAuthorizer::cache_key(const Input& in) const {
-  return json::serialize(opa_input(in, cfg_.opa_input_headers, false));
+Authorizer::Prepared OpaAuthorizer::prepare(const Input& in, bool want_key) const {
+  Prepared p;
+  if (want_key) {
+    p.key = json::serialize(opa_input(in, cfg_.opa_input_headers, false));
+  }
+  return p;
 }
 
 std::string OpaAuthorizer::body(const Input& in) const {

@@ -30,8 +30,7 @@ class OpaAuthorizer final : public Authorizer {
  public:
   OpaAuthorizer(const config::AuthorizationConfig& cfg, std::shared_ptr<DecisionCache> cache);
   std::string_view engine() const noexcept override { return "opa"; }
-  std::optional<Result> precheck(const Input&) const override { return std::nullopt; }
-  std::string cache_key(const Input& in) const override;
+  Prepared prepare(const Input& in, bool want_key) const override;
 
  protected:
   std::string body(const Input& in) const override;

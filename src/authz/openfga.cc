@@ -158,40 +158,44 @@ OpenFgaAuthorizer::OpenFgaAuthorizer(const config::AuthorizationConfig& cfg,
                  std::chrono::milliseconds(cfg.openfga_timeout_ms)),
       target_(svc_.base_path + "/stores/" + cfg.openfga_store_id + "/check") {}
 
-std::optional<Result> OpenFgaAuthorizer::precheck(const Input& in) const {
+Authorizer::Prepared OpenFgaAuthorizer::prepare(const Input& in, bool want_key) const {
+  Prepared p;
   const auto user = openfga_user(in.claims, cfg_.openfga_user_claim);
   if (!user) {
-    return deny("the token has no usable '" + cfg_.openfga_user_claim + "' claim for OpenFGA");
+    p.answer = deny("the token has no usable '" + cfg_.openfga_user_claim + "' claim for OpenFGA");
+    return p;
   }
   if (utf8_chars(*user) > kMaxUserChars) {
-    return deny("the user id is longer than OpenFGA accepts");
+    p.answer = deny("the user id is longer than OpenFGA accepts");
+    return p;
   }
   const auto obj = openfga_object(in.bucket, in.key, cfg_.openfga_parent_tuples);
   if (utf8_chars(obj.object) > kMaxObjectChars) {
-    return deny("the object id is longer than OpenFGA accepts (" + std::to_string(kMaxObjectChars) +
-                " characters)");
+    p.answer = deny("the object id is longer than OpenFGA accepts (" +
+                    std::to_string(kMaxObjectChars) + " characters)");
+    return p;
   }
   if (obj.parents.size() > kMaxContextualTuples) {
-    return deny("the key nests deeper than OpenFGA's contextual tuple limit");
+    p.answer = deny("the key nests deeper than OpenFGA's contextual tuple limit");
+    return p;
   }
   for (const auto& t : obj.parents) {
     // A parent is the "user" of its contextual tuple, and an object (shorter than the checked
     // one, so within its limit) of the next.
     if (t.user.size() > kMaxContextualUserBytes) {
-      return deny("a parent folder id is longer than OpenFGA accepts");
+      p.answer = deny("a parent folder id is longer than OpenFGA accepts");
+      return p;
     }
   }
-  return std::nullopt;
-}
-
-std::string OpenFgaAuthorizer::cache_key(const Input& in) const {
-  // The contextual tuples follow from the object; model and store are fixed per authorizer.
-  std::string k = *openfga_user(in.claims, cfg_.openfga_user_claim);
-  k += '\n';
-  k += kRelation;
-  k += '\n';
-  k += openfga_object(in.bucket, in.key, false).object;
-  return k;
+  if (want_key) {
+    // The contextual tuples follow from the object; model and store are fixed per authorizer.
+    p.key = *user;
+    p.key += '\n';
+    p.key += kRelation;
+    p.key += '\n';
+    p.key += obj.object;
+  }
+  return p;
 }
 
 std::string OpenFgaAuthorizer::body(const Input& in) const {

@@ -53,8 +53,7 @@ class OpenFgaAuthorizer final : public Authorizer {
 
   OpenFgaAuthorizer(const config::AuthorizationConfig& cfg, std::shared_ptr<DecisionCache> cache);
   std::string_view engine() const noexcept override { return "openfga"; }
-  std::optional<Result> precheck(const Input& in) const override;
-  std::string cache_key(const Input& in) const override;
+  Prepared prepare(const Input& in, bool want_key) const override;
 
  protected:
   std::string body(const Input& in) const override;

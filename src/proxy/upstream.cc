@@ -213,9 +213,7 @@ asio::awaitable<Attempt> exchange_on(Stream& up, net::ConnectionPtr& conn_ptr,
   auto [hec, hn] = co_await http::async_read_header(up, conn.buffer, parser, use_tuple);
   if (hec) {
     conn.close();
-    if (conn.reused && hn == 0 &&
-        (hec == http::error::end_of_stream || hec == asio::error::connection_reset ||
-         hec == asio::error::eof || hec == asio::ssl::error::stream_truncated)) {
+    if (conn.reused && hn == 0 && net::closed_while_idle(hec)) {
       co_return Attempt::StaleRetry;  // the pooled connection died while idle
     }
     const bool timed_out = hec == beast::error::timeout;

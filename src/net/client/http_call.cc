@@ -76,9 +76,7 @@ asio::awaitable<Exchanged> exchange_on(Stream& s, UpstreamConnection& conn,
     conn.lowest().expires_after(left(deadline));
     auto [rec, rn] = co_await http::async_read(s, conn.buffer, parser, use_tuple);
     if (rec) {
-      if (first && conn.reused && rn == 0 &&
-          (rec == http::error::end_of_stream || rec == asio::error::connection_reset ||
-           rec == asio::error::eof || rec == asio::ssl::error::stream_truncated)) {
+      if (first && conn.reused && rn == 0 && closed_while_idle(rec)) {
         out.outcome = Outcome::Stale;  // the pooled connection died while idle
         co_return out;
       }

@@ -6,10 +6,12 @@
 
 #include <boost/asio/as_tuple.hpp>
 #include <boost/asio/ip/address.hpp>
+#include <boost/asio/ssl/error.hpp>
 #include <boost/asio/ssl/host_name_verification.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/this_coro.hpp>
 #include <boost/asio/use_awaitable.hpp>
+#include <boost/beast/http/error.hpp>
 #include <stdexcept>
 
 #include "core/log.h"
@@ -79,6 +81,11 @@ std::shared_ptr<ssl::context> make_client_tls_context(const std::string& ca_file
   }
   ctx->set_verify_mode(verify ? ssl::verify_peer : ssl::verify_none);
   return ctx;
+}
+
+bool closed_while_idle(const boost::system::error_code& ec) noexcept {
+  return ec == beast::http::error::end_of_stream || ec == asio::error::connection_reset ||
+         ec == asio::error::eof || ec == ssl::error::stream_truncated;
 }
 
 PlainStream& UpstreamConnection::lowest() noexcept {

@@ -63,6 +63,11 @@ class UpstreamConnection {
 };
 using ConnectionPtr = std::unique_ptr<UpstreamConnection>;
 
+// A read error meaning "the server had closed this pooled connection while it sat idle": a
+// close, reset or TLS truncation before any byte of the response. Such a request is sent again
+// on a new connection (GET/HEAD and authorization queries are idempotent).
+bool closed_while_idle(const boost::system::error_code& ec) noexcept;
+
 class UpstreamPool {
  public:
   explicit UpstreamPool(boost::asio::any_io_executor ex,

@@ -61,10 +61,10 @@ TEST(Opa, CacheKeyChangesWithEveryInputButTheRequestId) {
   cfg.opa_input_headers = {"x-tenant"};
   const OpaAuthorizer a(cfg, nullptr);
   const auto base = sample(&claims);
-  const std::string k = a.cache_key(base);
+  const std::string k = a.prepare(base, true).key;
   auto other = base;
   other.request_id = "req-2";
-  EXPECT_EQ(a.cache_key(other), k);
+  EXPECT_EQ(a.prepare(other, true).key, k);
   for (int field = 0; field < 5; ++field) {
     auto in = base;
     switch (field) {
@@ -83,7 +83,7 @@ TEST(Opa, CacheKeyChangesWithEveryInputButTheRequestId) {
       default:
         in.claims = nullptr;
     }
-    EXPECT_NE(a.cache_key(in), k) << field;
+    EXPECT_NE(a.prepare(in, true).key, k) << field;
   }
 }
 

@@ -86,25 +86,25 @@ TEST(OpenFga, PrecheckDeniesWhatOpenFgaCannotExpress) {
   in.claims = &claims;
   in.bucket = "docs";
   in.key = "a/b.txt";
-  EXPECT_FALSE(a.precheck(in));
+  EXPECT_FALSE(a.prepare(in, false).answer);
   Input anon = in;
   anon.claims = nullptr;
-  ASSERT_TRUE(a.precheck(anon));
-  EXPECT_EQ(a.precheck(anon)->decision, Decision::Deny);
+  ASSERT_TRUE(a.prepare(anon, false).answer);
+  EXPECT_EQ(a.prepare(anon, false).answer->decision, Decision::Deny);
   // 256 characters of object id: "file:docs/" is 10, so a 246-character key fits, 247 does not.
   std::string key(246, 'k');
   in.key = key;
-  EXPECT_FALSE(a.precheck(in));
+  EXPECT_FALSE(a.prepare(in, false).answer);
   key += 'k';
   in.key = key;
-  EXPECT_TRUE(a.precheck(in));
+  EXPECT_TRUE(a.prepare(in, false).answer);
   // Characters, not bytes: 246 two-byte characters fit.
   std::string wide;
   for (int i = 0; i < 246; ++i) {
     wide += "é";
   }
   in.key = wide;
-  EXPECT_FALSE(a.precheck(in));
+  EXPECT_FALSE(a.prepare(in, false).answer);
   // 100 contextual tuples at most: 99 folders + the bucket.
   std::string deep;
   for (int i = 0; i < 99; ++i) {
@@ -112,10 +112,10 @@ TEST(OpenFga, PrecheckDeniesWhatOpenFgaCannotExpress) {
   }
   const std::string fits = deep + "f", too_deep = deep + "d/f";
   in.key = fits;
-  EXPECT_FALSE(a.precheck(in));
+  EXPECT_FALSE(a.prepare(in, false).answer);
   in.key = too_deep;
-  ASSERT_TRUE(a.precheck(in));
-  EXPECT_NE(a.precheck(in)->reason.find("contextual tuple limit"), std::string::npos);
+  ASSERT_TRUE(a.prepare(in, false).answer);
+  EXPECT_NE(a.prepare(in, false).answer->reason.find("contextual tuple limit"), std::string::npos);
 }
 
 }  // namespace
