@@ -5,10 +5,12 @@
 
 namespace yg::cache {
 
-MemoryStore::MemoryStore(std::size_t capacity_bytes, std::size_t max_item_bytes, std::size_t shards)
+MemoryStore::MemoryStore(std::size_t capacity_bytes, std::size_t max_item_bytes, std::size_t shards,
+                         std::chrono::seconds stale_grace)
     : capacity_(capacity_bytes),
       max_item_(max_item_bytes),
-      per_shard_(capacity_bytes / std::max<std::size_t>(1, shards)) {
+      per_shard_(capacity_bytes / std::max<std::size_t>(1, shards)),
+      grace_(stale_grace) {
   shards_.reserve(std::max<std::size_t>(1, shards));
   for (std::size_t i = 0; i < std::max<std::size_t>(1, shards); ++i) {
     shards_.push_back(std::make_unique<Shard>());
@@ -115,7 +117,7 @@ void MemoryStore::make_room(Shard& s, std::size_t need) {
   }
 }
 
-EntryPtr MemoryStore::get(std::string_view key, SteadyClock::time_point now) {
+EntryPtr MemoryStore::get(std::string_view key, SysTime now) {
   uint64_t hash = 0;
   Shard& s = shard_of(key, hash);
   std::lock_guard lk(s.mu);
@@ -124,7 +126,7 @@ EntryPtr MemoryStore::get(std::string_view key, SteadyClock::time_point now) {
     ++s.st.misses;
     return nullptr;
   }
-  if (it->second.entry->expires <= now) {
+  if (it->second.entry->meta.expires + grace_ <= now) {
     erase_node(s, it);
     ++s.st.expirations;
     ++s.st.misses;
@@ -137,7 +139,7 @@ EntryPtr MemoryStore::get(std::string_view key, SteadyClock::time_point now) {
 
 bool MemoryStore::put(std::string_view key, EntryPtr e) {
   const std::size_t charge = e->charge() + key.size();
-  if (e->body.size() + e->head.size() > max_item_ || charge > per_shard_) {
+  if (e->body.size() > max_item_ || charge > per_shard_) {
     uint64_t hash = 0;
     Shard& s = shard_of(key, hash);
     std::lock_guard lk(s.mu);
@@ -180,7 +182,22 @@ bool MemoryStore::remove(std::string_view key) {
     return false;
   }
   erase_node(s, it);
+  ++s.st.removals;
   return true;
+}
+
+Usage MemoryStore::usage(std::string_view prefix) const {
+  Usage u;
+  for (const auto& sp : shards_) {
+    std::lock_guard lk(sp->mu);
+    for (const auto& [k, n] : sp->map) {
+      if (std::string_view(k).starts_with(prefix)) {
+        ++u.items;
+        u.bytes += n.charge;
+      }
+    }
+  }
+  return u;
 }
 
 void MemoryStore::clear() {
@@ -204,6 +221,7 @@ MemoryStoreStats MemoryStore::stats() const {
     t.rejected_too_large += st.rejected_too_large;
     t.evictions += st.evictions;
     t.expirations += st.expirations;
+    t.removals += st.removals;
     t.promoted_to_main += st.promoted_to_main;
     t.ghost_hits += st.ghost_hits;
     t.entries += sp->map.size();

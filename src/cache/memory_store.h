@@ -18,7 +18,7 @@
 // Values are shared immutable entries: a hit hands out a shared_ptr, the store can evict the
 // entry meanwhile and the reader keeps its bytes until it has written them.
 //
-// Status (issue #6): the store, its tests and benchmarks exist; the proxy does not use it yet.
+// MemoryBackend (memory_backend.h) puts it behind the CacheBackend interface.
 
 #include <array>
 #include <atomic>
@@ -33,25 +33,14 @@
 #include <unordered_set>
 #include <vector>
 
+#include "cache/backend.h"
 #include "core/clock.h"
 
 namespace yg::cache {
 
-// One cached object. Immutable once stored.
-struct Entry {
-  std::string head;  // the response head to replay (serialized), without per-hit headers
-  std::string body;  // the complete body
-  SteadyClock::time_point expires{};  // end of freshness
-
-  // Bytes this entry holds against the store's budget (payload plus bookkeeping).
-  std::size_t charge() const noexcept { return head.size() + body.size() + kOverhead; }
-  static constexpr std::size_t kOverhead = 256;
-};
-using EntryPtr = std::shared_ptr<const Entry>;
-
 struct MemoryStoreStats {
   uint64_t hits = 0, misses = 0, inserts = 0, rejected_too_large = 0;
-  uint64_t evictions = 0, expirations = 0;
+  uint64_t evictions = 0, expirations = 0, removals = 0;
   uint64_t promoted_to_main = 0, ghost_hits = 0;
   std::size_t entries = 0, bytes = 0;
 };
@@ -60,10 +49,13 @@ class MemoryStore {
  public:
   // `capacity_bytes` across all shards; `max_item_bytes`: larger entries are refused.
   // `shards`: a power of two is not required; at least 1.
-  MemoryStore(std::size_t capacity_bytes, std::size_t max_item_bytes, std::size_t shards = 16);
+  // `stale_grace`: how long past its expiry an entry is still kept and returned (stale-if-error).
+  MemoryStore(std::size_t capacity_bytes, std::size_t max_item_bytes, std::size_t shards = 16,
+              std::chrono::seconds stale_grace = std::chrono::seconds(0));
 
-  // The fresh entry under `key`, or nullptr (absent or expired; an expired entry is dropped).
-  EntryPtr get(std::string_view key, SteadyClock::time_point now);
+  // The entry under `key` while now < expires + stale grace, or nullptr (absent, or past that:
+  // then it is dropped).
+  EntryPtr get(std::string_view key, SysTime now);
   // Stores (or replaces) `key`. Returns false when the entry exceeds the item limit (or a
   // shard's whole budget).
   bool put(std::string_view key, EntryPtr e);
@@ -72,6 +64,8 @@ class MemoryStore {
   template <class Pred>
   std::size_t remove_if(Pred match);
   void clear();
+  // Items and bytes (charges) under keys starting with `prefix`.
+  Usage usage(std::string_view prefix) const;
 
   MemoryStoreStats stats() const;
   std::size_t capacity_bytes() const noexcept { return capacity_; }
@@ -112,6 +106,7 @@ class MemoryStore {
   static void compact(Shard& s);
 
   std::size_t capacity_, max_item_, per_shard_;
+  SysTime::duration grace_;
   std::vector<std::unique_ptr<Shard>> shards_;
 };
 
@@ -126,6 +121,7 @@ std::size_t MemoryStore::remove_if(Pred match) {
         erase_node(*sp, it);
         it = next;
         ++n;
+        ++sp->st.removals;
       } else {
         ++it;
       }

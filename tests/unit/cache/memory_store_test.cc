@@ -11,14 +11,15 @@ namespace yg::cache {
 namespace {
 
 using std::chrono::seconds;
-const SteadyClock::time_point t0{};
+const SysTime t0{std::chrono::hours(24 * 365 * 50)};
 
-EntryPtr entry(std::size_t body_bytes, SteadyClock::time_point expires = t0 + seconds(3600),
+EntryPtr entry(std::size_t body_bytes, SysTime expires = t0 + seconds(3600),
                char fill = 'x') {
   auto e = std::make_shared<Entry>();
-  e->head = "HTTP/1.1 200 OK\r\n\r\n";
+  e->meta.headers = "Content-Type: text/plain\r\n";
   e->body.assign(body_bytes, fill);
-  e->expires = expires;
+  e->meta.expires = expires;
+  e->meta.size = body_bytes;
   return e;
 }
 

@@ -1,0 +1,13 @@
+#include "cache/backend.h"
+
+#include <unistd.h>
+
+namespace yg::cache {
+
+FileBody::~FileBody() {
+  if (fd_ >= 0) {
+    ::close(fd_);
+  }
+}
+
+}  // namespace yg::cache
