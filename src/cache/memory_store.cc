@@ -41,7 +41,7 @@ void MemoryStore::compact(Shard& s) {
   }
 }
 
-void MemoryStore::erase_node(Shard& s, std::unordered_map<std::string, Node>::iterator it) {
+void MemoryStore::erase_node(Shard& s, Map::iterator it) {
   (it->second.in_main ? s.main_bytes : s.small_bytes) -= it->second.charge;
   s.map.erase(it);  // its FIFO slot goes stale
 }
@@ -121,7 +121,7 @@ EntryPtr MemoryStore::get(std::string_view key, SysTime now) {
   uint64_t hash = 0;
   Shard& s = shard_of(key, hash);
   std::lock_guard lk(s.mu);
-  auto it = s.map.find(std::string(key));
+  auto it = s.map.find(key);
   if (it == s.map.end()) {
     ++s.st.misses;
     return nullptr;
@@ -177,7 +177,7 @@ bool MemoryStore::remove(std::string_view key) {
   uint64_t hash = 0;
   Shard& s = shard_of(key, hash);
   std::lock_guard lk(s.mu);
-  auto it = s.map.find(std::string(key));
+  auto it = s.map.find(key);
   if (it == s.map.end()) {
     return false;
   }

@@ -85,9 +85,17 @@ class MemoryStore {
     std::string key;
     uint64_t gen;
   };
+  // Heterogeneous lookup: a get() probes with the caller's string_view, no key copy.
+  struct KeyHash {
+    using is_transparent = void;
+    std::size_t operator()(std::string_view k) const noexcept {
+      return std::hash<std::string_view>{}(k);
+    }
+  };
+  using Map = std::unordered_map<std::string, Node, KeyHash, std::equal_to<>>;
   struct Shard {
     mutable std::mutex mu;
-    std::unordered_map<std::string, Node> map;
+    Map map;
     std::deque<Slot> small, main;  // push_back new, pop_front oldest
     std::deque<uint64_t> ghost;    // key hashes, oldest first
     std::unordered_set<uint64_t> ghost_set;
@@ -101,7 +109,7 @@ class MemoryStore {
   void evict_small(Shard& s);
   void evict_main(Shard& s);
   void remember_ghost(Shard& s, uint64_t hash);
-  void erase_node(Shard& s, std::unordered_map<std::string, Node>::iterator it);
+  void erase_node(Shard& s, Map::iterator it);
   static bool live(const Shard& s, const Slot& slot, bool main);
   static void compact(Shard& s);
 

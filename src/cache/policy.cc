@@ -152,6 +152,13 @@ StoreDecision decide(const ResponseFacts& r, const StorePolicy& p) {
   return d;
 }
 
+std::string bucket_prefix(std::string_view bucket) {
+  std::string k = std::to_string(bucket.size());
+  k += ':';
+  k += bucket;
+  return k;
+}
+
 std::string cache_key(std::string_view bucket, std::string_view key, std::string_view version_id) {
   std::string k;
   k.reserve(bucket.size() + key.size() + version_id.size() + 24);

@@ -70,5 +70,7 @@ StoreDecision decide(const ResponseFacts& r, const StorePolicy& p);
 // length-prefixed, so no key can collide with another bucket's or version's.
 std::string cache_key(std::string_view bucket, std::string_view key,
                       std::string_view version_id = {});
+// The prefix every cache_key() of `bucket` starts with, and of no other bucket's.
+std::string bucket_prefix(std::string_view bucket);
 
 }  // namespace yg::cache

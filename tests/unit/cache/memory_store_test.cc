@@ -13,8 +13,7 @@ namespace {
 using std::chrono::seconds;
 const SysTime t0{std::chrono::hours(24 * 365 * 50)};
 
-EntryPtr entry(std::size_t body_bytes, SysTime expires = t0 + seconds(3600),
-               char fill = 'x') {
+EntryPtr entry(std::size_t body_bytes, SysTime expires = t0 + seconds(3600), char fill = 'x') {
   auto e = std::make_shared<Entry>();
   e->meta.headers = "Content-Type: text/plain\r\n";
   e->body.assign(body_bytes, fill);
