@@ -3,6 +3,7 @@ SHELL := /bin/bash
 BUILD ?= build
 ASAN_BUILD ?= build-asan
 FUZZ_BUILD ?= build-fuzz
+TSAN_BUILD ?= build-tsan
 JOBS ?= $(shell nproc)
 TOOLS_DIR ?= $(HOME)/.cache/yatagarasu-tools
 VENV := $(TOOLS_DIR)/venv
@@ -14,7 +15,7 @@ export CCACHE_DIR ?= $(HOME)/.cache/ccache
 export CCACHE_BASEDIR := $(CURDIR)
 export CCACHE_NOHASHDIR := true
 
-.PHONY: all deps build build-asan run test unit unit-asan integration integration-asan fuzz \
+.PHONY: all deps build build-asan run test unit unit-asan tsan integration integration-asan fuzz \
         fuzz-build fuzz-ci bench load format format-check clean
 
 all: build
@@ -44,6 +45,17 @@ unit: build
 unit-asan: build-asan
 	cd $(ASAN_BUILD) && ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
 	  ctest -L unit --output-on-failure -j$(JOBS)
+
+# ThreadSanitizer over the code shared between workers: the cache unit tests and the cache
+# backend conformance suite (its concurrent readers/writers case). Only those two targets.
+$(TSAN_BUILD)/build.ninja:
+	cmake -S . -B $(TSAN_BUILD) -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo -DYG_TSAN=ON \
+	  -DYG_BUILD_BENCH=OFF -DYG_UNIT_MODULES="core;cache"
+
+tsan: deps $(TSAN_BUILD)/build.ninja
+	cmake --build $(TSAN_BUILD) -j$(JOBS) --target unit_cache conformance_cache
+	cd $(TSAN_BUILD) && TSAN_OPTIONS=halt_on_error=1:second_deadlock_stack=1 \
+	  ctest -R '^(unit_cache|conformance_cache)$$' --output-on-failure -j$(JOBS)
 
 integration: build
 	YG_BINARY=$(CURDIR)/$(BUILD)/yatagarasu $(PYTEST) tests/integration -q -p no:cacheprovider
@@ -77,6 +89,7 @@ load: build
 	$(VENV)/bin/python load/observability_cost.py --binary $(BUILD)/yatagarasu
 	$(VENV)/bin/python load/auth_overhead.py --binary $(BUILD)/yatagarasu
 	$(VENV)/bin/python load/authz_overhead.py --binary $(BUILD)/yatagarasu
+	$(VENV)/bin/python load/cache_compare.py --binary $(BUILD)/yatagarasu
 
 test: build build-asan
 	$(MAKE) unit
@@ -84,6 +97,7 @@ test: build build-asan
 	$(MAKE) unit-asan
 	$(MAKE) integration-asan
 	$(MAKE) fuzz-ci
+	$(MAKE) tsan
 	$(MAKE) format-check
 
 format:
@@ -93,4 +107,4 @@ format-check:
 	clang-format --dry-run --Werror $$(git ls-files '*.cc' '*.h')
 
 clean:
-	rm -rf $(BUILD) $(ASAN_BUILD) $(FUZZ_BUILD)
+	rm -rf $(BUILD) $(ASAN_BUILD) $(FUZZ_BUILD) $(TSAN_BUILD)

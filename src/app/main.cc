@@ -15,6 +15,7 @@
 #include "core/log.h"
 #include "obs/audit.h"
 #include "obs/metrics.h"
+#include "proxy/cache_phase.h"
 #include "proxy/runtime.h"
 #include "proxy/server.h"
 
@@ -110,6 +111,22 @@ void reload(yg::proxy::Server& server, const std::string& path) {
         "server.address/port/threads and metrics.port changed: these take effect only after a "
         "restart");
   }
+  {
+    // The cache's layers were built at start (docs/CACHE.md): a reload keeps them as they are.
+    const auto& oc = server.runtime()->config.cache;
+    const auto& nc = r.config->cache;
+    if (nc.enabled != oc.enabled || nc.cache_layers != oc.cache_layers ||
+        nc.memory.max_cache_size_mb != oc.memory.max_cache_size_mb ||
+        nc.memory.max_item_size_mb != oc.memory.max_item_size_mb ||
+        nc.disk.enabled != oc.disk.enabled || nc.disk.cache_dir != oc.disk.cache_dir ||
+        nc.disk.max_disk_cache_size_mb != oc.disk.max_disk_cache_size_mb ||
+        nc.stale_if_error_seconds != oc.stale_if_error_seconds) {
+      lg->warn(
+          "cache.enabled, cache_layers, layer sizes, cache_dir and stale_if_error_seconds changed: "
+          "the cache keeps its start settings until a restart (ttls and per-bucket settings "
+          "apply now)");
+    }
+  }
   const auto& lc = r.config->logging;
   const bool json = lc.format == "json";
   try {
@@ -156,8 +173,11 @@ int main(int argc, char** argv) {
       lg->info("audit log on ({} sink(s), queue {} lines)", cfg->audit_log.outputs.size(),
                cfg->audit_log.queue_size);
     }
+    // The cache is built from the settings at start; reloads keep it (docs/CACHE.md).
+    auto cache = yg::proxy::make_cache_runtime(*cfg);
     yg::proxy::Server server(yg::proxy::build_runtime(std::move(*cfg)));
     server.set_audit(audit.get());
+    server.set_cache(std::move(cache));
     boost::asio::io_context signals_io;
     boost::asio::signal_set signals(signals_io, SIGINT, SIGTERM, SIGHUP);
     std::signal(SIGPIPE, SIG_IGN);

@@ -53,6 +53,7 @@ struct ServerConfig {
   uint64_t header_read_timeout_secs = 10;  // extension: time to receive a request head
   uint64_t keepalive_timeout_secs = 60;    // extension: idle keep-alive connection lifetime
   uint64_t max_concurrent_requests = 1000;
+  bool coalescing = true;  // extension (CACHE-7): one S3 fetch per key for concurrent misses
   SecurityLimits security_limits;
   std::optional<TlsConfig> tls;
   std::optional<ServerRateLimitConfig> rate_limit;
@@ -217,6 +218,7 @@ struct DiskCacheConfig {
   bool enabled = false;
   std::string cache_dir = "/var/cache/yatagarasu";
   uint64_t max_disk_cache_size_mb = 10240;
+  bool fsync = false;  // extension: fdatasync each entry file and its directory before use
   SendfileConfig sendfile;
 };
 
@@ -235,6 +237,8 @@ struct CacheConfig {
   DiskCacheConfig disk;
   RedisCacheConfig redis;
   std::vector<std::string> cache_layers = {"memory"};  // lookup order
+  // Extension (CACHE-8): how long past its expiry an entry may still be served when S3 fails.
+  uint64_t stale_if_error_seconds = 0;
 };
 
 // Per-bucket overrides of the global cache settings (CACHE-5).

@@ -167,6 +167,7 @@ void server(Writer& w, const ServerConfig& s) {
   w.kv("header_read_timeout", s.header_read_timeout_secs);
   w.kv("keepalive_timeout", s.keepalive_timeout_secs);
   w.kv("max_concurrent_requests", s.max_concurrent_requests);
+  w.kv("coalescing", s.coalescing);
   w.begin("security_limits");
   w.kv("max_body_size", s.security_limits.max_body_size);
   w.kv("max_header_size", s.security_limits.max_header_size);
@@ -297,6 +298,7 @@ void cache(Writer& w, const CacheConfig& c) {
   w.begin("cache");
   w.kv("enabled", c.enabled);
   w.list("cache_layers", c.cache_layers);
+  w.kv("stale_if_error_seconds", c.stale_if_error_seconds);
   w.begin("memory");
   w.kv("max_item_size_mb", c.memory.max_item_size_mb);
   w.kv("max_cache_size_mb", c.memory.max_cache_size_mb);
@@ -306,6 +308,7 @@ void cache(Writer& w, const CacheConfig& c) {
   w.kv("enabled", c.disk.enabled);
   w.kv("cache_dir", c.disk.cache_dir);
   w.kv("max_disk_cache_size_mb", c.disk.max_disk_cache_size_mb);
+  w.kv("fsync", c.disk.fsync);
   w.begin("sendfile");
   w.kv("enabled", c.disk.sendfile.enabled);
   w.kv("threshold_bytes", c.disk.sendfile.threshold_bytes);

@@ -62,6 +62,7 @@ void parse_server(MapReader& m, ServerConfig& s) {
   m.get_uint("header_read_timeout", s.header_read_timeout_secs, 1);
   m.get_uint("keepalive_timeout", s.keepalive_timeout_secs, 1);
   m.get_uint("max_concurrent_requests", s.max_concurrent_requests, 1);
+  m.get_bool("coalescing", s.coalescing);
   with_section(m, "security_limits", [&](MapReader& l) {
     l.get_uint("max_body_size", s.security_limits.max_body_size);
     l.get_uint("max_header_size", s.security_limits.max_header_size, 1024);
@@ -93,6 +94,7 @@ void parse_server(MapReader& m, ServerConfig& s) {
 
 void parse_cache(MapReader& m, CacheConfig& c) {
   m.get_bool("enabled", c.enabled);
+  m.get_uint("stale_if_error_seconds", c.stale_if_error_seconds, 0, 7 * 24 * 3600);
   with_section(m, "memory", [&](MapReader& mm) {
     mm.get_uint("max_item_size_mb", c.memory.max_item_size_mb, 1);
     mm.get_uint("max_cache_size_mb", c.memory.max_cache_size_mb, 1);
@@ -102,6 +104,7 @@ void parse_cache(MapReader& m, CacheConfig& c) {
     d.get_bool("enabled", c.disk.enabled);
     d.get_string("cache_dir", c.disk.cache_dir);
     d.get_uint("max_disk_cache_size_mb", c.disk.max_disk_cache_size_mb, 1);
+    d.get_bool("fsync", c.disk.fsync);
     with_section(d, "sendfile", [&](MapReader& sf) {
       sf.get_bool("enabled", c.disk.sendfile.enabled);
       sf.get_uint("threshold_bytes", c.disk.sendfile.threshold_bytes);

@@ -374,6 +374,9 @@ Totals Registry::totals() const {
         o.authz_errors[k] += s.authz_errors[k].value();
       }
       o.authz_latency.merge(s.authz_latency);
+      for (std::size_t k = 0; k < o.cache.size(); ++k) {
+        o.cache[k] += s.cache[k].value();
+      }
     }
     for (std::size_t r = 0; r < t.replicas.size(); ++r) {
       const auto& s = w.replicas[r];
@@ -533,6 +536,22 @@ std::string Registry::render(const std::vector<ExternalFamily>& external) const 
         fmt::format_to(it, "yatagarasu_authz_requests_total{{bucket=\"{}\",outcome=\"{}\"}} {}\n",
                        escape_label(b.name), to_string(static_cast<AuthzOutcome>(k)), b.authz[k]);
       }
+    }
+  }
+  header(out, "yatagarasu_cache_requests_total", "counter",
+         "Proxied requests by bucket and cache result (X-Cache: hit, miss, bypass, stale, "
+         "revalidated).");
+  for (const auto& b : t.buckets) {
+    uint64_t any = 0;
+    for (auto v : b.cache) {
+      any += v;
+    }
+    if (any == 0) {
+      continue;
+    }
+    for (std::size_t k = 0; k < b.cache.size(); ++k) {
+      fmt::format_to(it, "yatagarasu_cache_requests_total{{bucket=\"{}\",result=\"{}\"}} {}\n",
+                     escape_label(b.name), kCacheResultNames[k], b.cache[k]);
     }
   }
   header(out, "yatagarasu_authz_cache_lookups_total", "counter",

@@ -132,6 +132,11 @@ constexpr std::size_t count_of() {
   return static_cast<std::size_t>(E::kCount);
 }
 
+// Cache results per proxied request (CACHE-*, X-Cache), in proxy::CacheStatus order.
+inline constexpr std::size_t kCacheResults = 5;
+inline constexpr std::array<std::string_view, kCacheResults> kCacheResultNames = {
+    "bypass", "miss", "hit", "stale", "revalidated"};
+
 struct BucketSeries {
   std::array<std::array<Counter, kStatusSlots>, count_of<Method>()> requests;
   Counter bytes_sent;
@@ -143,7 +148,8 @@ struct BucketSeries {
   std::array<Counter, count_of<AuthzOutcome>()> authz;
   Counter authz_cache_hits, authz_cache_misses;
   std::array<Counter, count_of<AuthzError>()> authz_errors;  // failed attempts, retries included
-  Histogram authz_latency;  // time spent asking the engine (cache misses only)
+  Histogram authz_latency;                   // time spent asking the engine (cache misses only)
+  std::array<Counter, kCacheResults> cache;  // requests that reached the cache step
 };
 
 struct ReplicaSeries {
@@ -184,6 +190,7 @@ struct Totals {
     uint64_t authz_cache_hits = 0, authz_cache_misses = 0;
     std::array<uint64_t, count_of<AuthzError>()> authz_errors{};
     Histogram::Snapshot authz_latency;
+    std::array<uint64_t, kCacheResults> cache{};
   };
   struct Replica {
     std::string bucket, replica;

@@ -45,7 +45,8 @@ struct Exchange {
   unsigned status = 0;
   uint64_t bytes_sent = 0;  // body bytes written to the client
   CacheStatus cache_status = CacheStatus::Bypass;
-  std::string upstream;                                   // replica name that served, if any
+  bool cache_step = false;  // reached the cache step (counted in yatagarasu_cache_requests_total)
+  std::string upstream;     // replica name that served, if any
   std::optional<SteadyClock::time_point> first_byte;      // response head handed to the socket
   std::optional<SteadyClock::duration> upstream_latency;  // S3 request -> response head
   std::optional<obs::Endpoint> endpoint;              // /health, /metrics, ...: not bucket traffic

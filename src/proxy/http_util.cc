@@ -5,6 +5,7 @@
 #include <string>
 
 #include "core/clock.h"
+#include "core/http_text.h"
 
 namespace yg::proxy {
 namespace http = boost::beast::http;
@@ -63,6 +64,23 @@ void copy_response_headers(const http::fields& from, http::fields& to) {
       to.insert(h.name_string(), h.value());
     }
   }
+}
+
+std::string private_cache_control(std::string_view v) {
+  std::string out = "private";
+  while (!v.empty()) {
+    const auto comma = v.find(',');
+    const std::string_view d = trim_ows(v.substr(0, comma));
+    v = comma == std::string_view::npos ? std::string_view{} : v.substr(comma + 1);
+    const std::string_view name = trim_ows(d.substr(0, d.find('=')));
+    if (d.empty() || iequals_ascii(name, "public") || iequals_ascii(name, "private") ||
+        iequals_ascii(name, "s-maxage")) {
+      continue;
+    }
+    out += ", ";
+    out += d;
+  }
+  return out;
 }
 
 void strip_body_for_head(http::response<http::string_body>& res) {

@@ -25,6 +25,12 @@ bool is_forwarded_response_header(std::string_view name) noexcept;
 // HTTP-6: client request headers forwarded to S3 (Range is handled separately).
 bool is_forwarded_request_header(boost::beast::http::field f) noexcept;
 
+// A protected bucket's object must never be stored by a shared cache (RFC 9111 5.2.2.7): a
+// CDN or corporate proxy that ignores a header or query token would serve it to anyone. The
+// Cache-Control to send instead of S3's `cc`: kept minus `public` and `s-maxage`, with `private`
+// added.
+std::string private_cache_control(std::string_view cc);
+
 // Copies the HTTP-6 set of response headers from `from` to `to`, except Content-Length.
 void copy_response_headers(const boost::beast::http::fields& from, boost::beast::http::fields& to);
 

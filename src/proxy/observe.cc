@@ -4,6 +4,7 @@
 
 #include "core/log.h"
 #include "obs/request_log.h"
+#include "proxy/cache_phase.h"
 
 #ifndef YG_VERSION
 #define YG_VERSION "0.0.0"
@@ -52,6 +53,9 @@ void record_metrics(const Exchange& ex, Worker& w, SteadyClock::duration duratio
     if (*ex.auth == obs::AuthOutcome::Invalid && ex.auth_error < obs::kAuthReasons) {
       m.auth_invalid[ex.auth_error].add();
     }
+  }
+  if (ex.cache_step) {
+    b.cache[static_cast<std::size_t>(ex.cache_status)].add();
   }
   if (ex.authz) {
     const auto& r = ex.authz_result;
@@ -162,6 +166,63 @@ void finish_exchange(Exchange& ex, Worker& w) {
   }
 }
 
+namespace {
+// CACHE-*: per-layer operations and occupancy, the write-behind queue, coalescing and fills.
+void append_cache_families(const CacheRuntime& cr, std::vector<obs::ExternalFamily>& ext) {
+  obs::ExternalFamily ops{"yatagarasu_cache_layer_operations_total",
+                          "Cache layer operations by layer and op (hit, miss, insert, rejected, "
+                          "eviction, expiration, removal, error).",
+                          "counter",
+                          {}};
+  obs::ExternalFamily items{
+      "yatagarasu_cache_items", "Entries held by a cache layer.", "gauge", {}};
+  obs::ExternalFamily bytes{
+      "yatagarasu_cache_bytes", "Bytes a cache layer holds against its budget.", "gauge", {}};
+  obs::ExternalFamily capacity{
+      "yatagarasu_cache_capacity_bytes", "A cache layer's configured budget.", "gauge", {}};
+  for (const auto& l : cr.engine->layers()) {
+    const auto st = l->stats();
+    const std::string layer = "layer=\"" + std::string(l->name()) + "\"";
+    const std::pair<std::string_view, uint64_t> by_op[] = {
+        {"hit", st.hits},          {"miss", st.misses},        {"insert", st.inserts},
+        {"rejected", st.rejected}, {"eviction", st.evictions}, {"expiration", st.expirations},
+        {"removal", st.removals},  {"error", st.errors}};
+    for (const auto& [op, v] : by_op) {
+      ops.samples.emplace_back("{" + layer + ",op=\"" + std::string(op) + "\"}",
+                               static_cast<double>(v));
+    }
+    items.samples.emplace_back("{" + layer + "}", static_cast<double>(st.items));
+    bytes.samples.emplace_back("{" + layer + "}", static_cast<double>(st.bytes));
+    capacity.samples.emplace_back("{" + layer + "}", static_cast<double>(st.capacity_bytes));
+  }
+  ext.push_back(std::move(ops));
+  ext.push_back(std::move(items));
+  ext.push_back(std::move(bytes));
+  ext.push_back(std::move(capacity));
+  ext.push_back({"yatagarasu_cache_write_queue_pending",
+                 "Background writes to the slower cache layers waiting or running.",
+                 "gauge",
+                 {{"", static_cast<double>(cr.engine->write_queue_pending())}}});
+  ext.push_back({"yatagarasu_cache_write_queue_dropped_total",
+                 "Background cache writes dropped because the queue was full.",
+                 "counter",
+                 {{"", static_cast<double>(cr.engine->write_queue_dropped())}}});
+  ext.push_back({"yatagarasu_cache_coalesced_total",
+                 "Requests that waited for another request's fill, by how the wait ended.",
+                 "counter",
+                 {{"{outcome=\"hit\"}", static_cast<double>(cr.coalesced_hit.load())},
+                  {"{outcome=\"released\"}", static_cast<double>(cr.coalesced_released.load())},
+                  {"{outcome=\"timeout\"}", static_cast<double>(cr.coalesced_timeout.load())}}});
+  ext.push_back({"yatagarasu_cache_fills_total",
+                 "Cache fills by outcome (committed, aborted: incomplete or client left, "
+                 "refused: not storable).",
+                 "counter",
+                 {{"{outcome=\"committed\"}", static_cast<double>(cr.fills_committed.load())},
+                  {"{outcome=\"aborted\"}", static_cast<double>(cr.fills_aborted.load())},
+                  {"{outcome=\"refused\"}", static_cast<double>(cr.fills_refused.load())}}});
+}
+}  // namespace
+
 std::string render_metrics(const Shared& shared) {
   std::vector<obs::ExternalFamily> ext;
   const auto rt = shared.runtime.load();
@@ -248,6 +309,9 @@ std::string render_metrics(const Shared& shared) {
     for (auto* f : {&written, &dropped, &errors, &queued}) {
       ext.push_back(std::move(*f));
     }
+  }
+  if (shared.cache) {
+    append_cache_families(*shared.cache, ext);
   }
   return obs::metrics().render(ext);
 }

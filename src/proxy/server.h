@@ -29,6 +29,9 @@ class Server {
   std::shared_ptr<const Runtime> runtime() const { return shared_.runtime.load(); }
   // The audit log requests write to (nullptr: none). Set before start(); outlives the workers.
   void set_audit(obs::AuditLog* audit) { shared_.audit = audit; }
+  // The response cache (nullptr: none). Set before start(); destroyed after the workers stop.
+  void set_cache(std::shared_ptr<CacheRuntime> cache) { shared_.cache = std::move(cache); }
+  CacheRuntime* cache() const { return shared_.cache.get(); }
   // Graceful shutdown (OPS-5): /ready turns 503, listeners close, idle keep-alive connections
   // close, in-flight requests finish within `timeout`, then the workers stop.
   void drain(std::chrono::seconds timeout);

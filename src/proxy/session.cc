@@ -11,6 +11,7 @@
 
 #include "core/log.h"
 #include "obs/request_id.h"
+#include "proxy/cache_phase.h"
 #include "proxy/dashboard.h"
 #include "proxy/error_response.h"
 #include "proxy/http_util.h"
@@ -289,11 +290,12 @@ std::optional<obs::Endpoint> endpoint_of(std::string_view path, Listener on, boo
 // one check here guards whatever admin endpoint is added later.
 asio::awaitable<bool> serve_admin(beast::tcp_stream& stream, Exchange& ex, Worker& w,
                                   std::string_view path, bool keep_alive) {
+  // A query token source and /admin/cache/info need the decoded query (bucket requests decode
+  // it while routing).
+  if (auto q = router::decode_query(router::split_target(ex.head->target).query)) {
+    ex.query = std::move(*q);
+  }
   if (const auto& admin = ex.runtime->global_auth) {
-    // A query token source needs the decoded query (bucket requests decode it while routing).
-    if (auto q = router::decode_query(router::split_target(ex.head->target).query)) {
-      ex.query = std::move(*q);
-    }
     if (auto err = authenticate(ex, *admin, /*admin=*/true)) {
       co_return co_await write_error(stream, ex, *err, ex.head->version, keep_alive);
     }
@@ -308,6 +310,14 @@ asio::awaitable<bool> serve_admin(beast::tcp_stream& stream, Exchange& ex, Worke
   if (path == "/admin/") {
     co_return co_await serve_text(stream, ex, http::status::ok, "text/html; charset=utf-8",
                                   std::string(dashboard_html()), keep_alive);
+  }
+  if (path.starts_with("/admin/cache/")) {
+    if (auto done = co_await serve_cache_admin(stream, ex, w, path, keep_alive)) {
+      co_return *done;
+    }
+  } else if (ex.head->method == http::verb::post) {
+    co_return co_await write_error(stream, ex, Error::of(errc::method_not_allowed),
+                                   ex.head->version, keep_alive);
   }
   if (path == "/admin/stats") {
     co_return co_await serve_json(stream, ex, http::status::ok, stats_json(w.shared, *ex.runtime),
@@ -328,7 +338,9 @@ asio::awaitable<bool> handle(beast::tcp_stream& stream, Exchange& ex, Worker& w,
   // Special endpoints come before routing; they answer GET and HEAD.
   if (auto ep = endpoint_of(raw_path, on, cfg.metrics_enabled)) {
     ex.endpoint = ep;
-    if (h.method != http::verb::get && h.method != http::verb::head) {
+    // POST: the admin API's actions (cache purge); everything else reads.
+    const bool post_ok = *ep == obs::Endpoint::Admin && h.method == http::verb::post;
+    if (h.method != http::verb::get && h.method != http::verb::head && !post_ok) {
       co_return co_await write_error(stream, ex, Error::of(errc::method_not_allowed), h.version,
                                      keep_alive);
     }
@@ -416,7 +428,7 @@ asio::awaitable<bool> handle(beast::tcp_stream& stream, Exchange& ex, Worker& w,
       co_return co_await write_error(stream, ex, *err, h.version, keep_alive, reason);
     }
   }
-  co_return co_await proxy_to_s3(stream, ex, w, keep_alive);
+  co_return co_await serve_via_cache(stream, ex, w, keep_alive);
 }
 
 // Reads bytes until `buf` holds a complete request head. Returns the head's length, 0 when the

@@ -63,6 +63,7 @@ struct Context {
   Worker& w;
   const UpstreamReplica& replica;
   bool keep_alive;
+  FetchPlan* plan = nullptr;
   bool client_reusable = false;
 
   // This replica's series in the worker's shard, or nullptr when metrics are off.
@@ -90,7 +91,20 @@ asio::awaitable<bool> send_response(Context& c, Response& res) {
   co_return !ec && c.keep_alive;
 }
 
+// S3 could not answer (CACHE-8 serves a stale copy for these): unreachable, timed out, 5xx.
+bool is_upstream_failure(const Error& e) {
+  return e.is(errc::upstream_unreachable) || e.is(errc::upstream_timeout) ||
+         e.is(errc::upstream_bad_response) || e.is(errc::request_timeout);
+}
+
 asio::awaitable<bool> send_error(Context& c, const Error& e) {
+  if (c.plan != nullptr && c.plan->defer_errors && is_upstream_failure(e)) {
+    // A stale copy may be served instead: the caller answers.
+    c.plan->result = FetchPlan::Result::Failed;
+    c.plan->error = e;
+    c.ex.error = e.message();
+    co_return c.keep_alive;
+  }
   auto res =
       make_error_response(e, c.ex.request_id, c.ex.head->version, c.keep_alive, c.ex.head_only);
   c.ex.error = e.message();
@@ -125,33 +139,10 @@ std::optional<uint64_t> unsatisfied_size(const http::fields& h, std::string_view
   return std::nullopt;
 }
 
-// A protected bucket's object must never be stored by a shared cache (RFC 9111 5.2.2.7): a
-// CDN or corporate proxy that ignores a header or query token would serve it to anyone. S3's
-// Cache-Control is kept minus `public` and `s-maxage`, with `private` added.
 void make_private(http::fields& f) {
-  std::string out = "private";
-  if (auto it = f.find(http::field::cache_control); it != f.end()) {
-    std::string_view v = it->value();
-    while (!v.empty()) {
-      const auto comma = v.find(',');
-      std::string_view d = v.substr(0, comma);
-      v = comma == std::string_view::npos ? std::string_view{} : v.substr(comma + 1);
-      while (!d.empty() && (d.front() == ' ' || d.front() == '\t')) {
-        d.remove_prefix(1);
-      }
-      while (!d.empty() && (d.back() == ' ' || d.back() == '\t')) {
-        d.remove_suffix(1);
-      }
-      const std::string_view name = d.substr(0, d.find('='));
-      if (d.empty() || beast::iequals(name, "public") || beast::iequals(name, "private") ||
-          beast::iequals(name, "s-maxage")) {
-        continue;
-      }
-      out += ", ";
-      out += d;
-    }
-  }
-  f.set(http::field::cache_control, out);
+  auto it = f.find(http::field::cache_control);
+  f.set(http::field::cache_control,
+        private_cache_control(it == f.end() ? std::string_view{} : std::string_view(it->value())));
 }
 
 // After a streamed body: pool the upstream connection only if the whole response was read and
@@ -239,6 +230,25 @@ asio::awaitable<Attempt> exchange_on(Stream& up, net::ConnectionPtr& conn_ptr,
     s->latency.observe(*c.ex.upstream_latency);
   }
   const bool success = status == 200 || status == 206 || status == 304;
+
+  if (status == 304 && c.plan != nullptr && !c.plan->if_none_match.empty()) {
+    // Our revalidation (CACHE-8) succeeded: the cached copy is current. Nothing is relayed.
+    auto hv = [&](http::field f) {
+      auto it = ures.find(f);
+      return it == ures.end() ? std::string() : std::string(it->value());
+    };
+    c.plan->nm_cache_control = hv(http::field::cache_control);
+    c.plan->nm_expires = hv(http::field::expires);
+    c.plan->nm_date = hv(http::field::date);
+    c.plan->result = FetchPlan::Result::NotModified;
+    if (parser.is_done() && parser.keep_alive()) {
+      c.w.pool.give_back(c.replica.target, std::move(conn_ptr), c.ex.bucket->pool_size);
+    } else {
+      conn.close();
+    }
+    c.client_reusable = c.keep_alive;
+    co_return Attempt::Done;
+  }
 
   if (!success) {
     // Read S3's error body (bounded) to learn its code, then answer with our own error.
@@ -335,6 +345,41 @@ asio::awaitable<Attempt> exchange_on(Stream& up, net::ConnectionPtr& conn_ptr,
     }
   }
 
+  // CACHE-5: a fill decides at the head whether this answer may be stored.
+  Fill* fill = nullptr;
+  if (c.plan != nullptr && c.plan->fill != nullptr && !c.ex.head_only) {
+    Fill& f = *c.plan->fill;
+    auto hv = [&](http::field fl) {
+      auto it = ures.find(fl);
+      return it == ures.end() ? std::string_view{} : std::string_view(it->value());
+    };
+    cache::ResponseFacts facts;
+    facts.method = "GET";
+    facts.status = status;
+    facts.cache_control = hv(http::field::cache_control);
+    facts.expires = hv(http::field::expires);
+    facts.date = hv(http::field::date);
+    if (auto len = parser.content_length(); len && !parser.chunked()) {
+      facts.content_length = *len;
+    }
+    facts.set_cookie = ures.find(http::field::set_cookie) != ures.end();
+    const auto d = cache::decide(facts, f.policy);
+    f.refused = d.reason;
+    if (d.store()) {
+      f.meta = stored_meta(ures.base(), *facts.content_length);
+      f.meta->stored = f.now;
+      f.meta->expires = f.now + d.ttl;
+      f.body.reserve(*facts.content_length);
+      fill = &f;
+      c.ex.cache_status = CacheStatus::Miss;
+    } else {
+      c.ex.cache_status = CacheStatus::Bypass;
+    }
+    if (f.on_head) {
+      f.on_head(d.store());
+    }
+  }
+
   // Success: relay the head, then stream the body with backpressure.
   const unsigned version = c.ex.head->version;
   http::response<http::buffer_body> res{static_cast<http::status>(status), version};
@@ -403,10 +448,10 @@ asio::awaitable<Attempt> exchange_on(Stream& up, net::ConnectionPtr& conn_ptr,
     bool client_ok = true;
     if constexpr (std::is_same_v<Stream, net::PlainStream>) {
       // Plain TCP on both sides: past the bytes already buffered, splice(2) moves the body
-      // without copying it through user space.
+      // without copying it through user space (not for a fill: the cache needs the bytes).
       const auto buffered =
           static_cast<std::size_t>(std::min<uint64_t>(conn.buffer.size(), remaining));
-      if (remaining - buffered >= kSpliceMin) {
+      if (fill == nullptr && remaining - buffered >= kSpliceMin) {
         if (buffered > 0) {
           c.client.expires_after(kClientSendTimeout);
           auto [wec, wn] = co_await asio::async_write(
@@ -456,6 +501,9 @@ asio::awaitable<Attempt> exchange_on(Stream& up, net::ConnectionPtr& conn_ptr,
         n = rn;
       }
       remaining -= n;
+      if (fill != nullptr) {
+        fill->body.append(chunk.get(), n);
+      }
       c.client.expires_after(kClientSendTimeout);
       auto [wec, wn] =
           co_await asio::async_write(c.client, asio::buffer(chunk.get(), n), use_tuple);
@@ -464,6 +512,9 @@ asio::awaitable<Attempt> exchange_on(Stream& up, net::ConnectionPtr& conn_ptr,
         break;
       }
       c.ex.bytes_sent += wn;
+    }
+    if (fill != nullptr) {
+      fill->complete = upstream_ok && remaining == 0 && fill->body.size() == *length;
     }
     finish_body(c, conn_ptr, upstream_ok, client_ok, parser.keep_alive() && conn.buffer.size() == 0,
                 keep_alive);
@@ -519,10 +570,29 @@ asio::awaitable<Attempt> exchange_on(Stream& up, net::ConnectionPtr& conn_ptr,
 
 }  // namespace
 
+cache::Meta stored_meta(const http::fields& from, uint64_t size) {
+  cache::Meta m;
+  m.size = size;
+  for (const auto& h : from) {
+    const auto name = h.name();
+    if (name == http::field::cache_control) {
+      m.cache_control = h.value();
+    } else if (name == http::field::etag) {
+      m.etag = h.value();
+    } else if (name == http::field::last_modified) {
+      m.last_modified = h.value();
+    } else if (name != http::field::content_length &&
+               is_forwarded_response_header(h.name_string())) {
+      m.headers.append(h.name_string()).append(": ").append(h.value()).append("\r\n");
+    }
+  }
+  return m;
+}
+
 asio::awaitable<bool> proxy_to_s3(beast::tcp_stream& client, Exchange& ex, Worker& w,
-                                  bool keep_alive) {
+                                  bool keep_alive, FetchPlan* plan) {
   const auto& replica = ex.bucket->replicas.front();
-  Context c{client, ex, w, replica, keep_alive};
+  Context c{client, ex, w, replica, keep_alive, plan};
   const auto& h = *ex.head;
 
   const auto query = s3::forwardable_query(ex.query);
@@ -546,6 +616,9 @@ asio::awaitable<bool> proxy_to_s3(beast::tcp_stream& client, Exchange& ex, Worke
     if (specs && specs->size() == 1) {
       req.set(http::field::range, it->value());
     }
+  }
+  if (plan != nullptr && !plan->if_none_match.empty()) {
+    req.set(http::field::if_none_match, plan->if_none_match);
   }
   req.set(http::field::user_agent, "yatagarasu/" YG_VERSION);
   // W3C trace context: S3 sees the proxy's span as the parent (not signed; S3 ignores it).

@@ -21,6 +21,8 @@
 
 namespace yg::proxy {
 
+struct CacheRuntime;  // proxy/cache_phase.h
+
 struct Shared {
   std::atomic<std::shared_ptr<const Runtime>> runtime;
   std::atomic<bool> draining{false};
@@ -29,6 +31,8 @@ struct Shared {
   SteadyClock::time_point started = SteadyClock::now();
   // Set before the workers start, cleared after they stop; the audit config is read at start.
   obs::AuditLog* audit = nullptr;
+  // The response cache (nullptr: cache.enabled was false at start). Kept across reloads.
+  std::shared_ptr<CacheRuntime> cache;
 };
 
 // Which listener a connection came in on: the main one, or metrics.port (which answers only

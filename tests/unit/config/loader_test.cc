@@ -513,6 +513,28 @@ TEST(Loader, RejectsNonBooleanForBoolean) {
                        "expected true or false");
 }
 
+// CACHE-5 overrides need the global layers; the item limit is every layer's.
+TEST(Loader, CacheRules) {
+  auto r = load(with_bucket(
+      "    cache: {enabled: true, ttl_seconds: 5, max_item_size_mb: 2}\n"
+      "cache:\n  enabled: true\n  stale_if_error_seconds: 30\n"
+      "  memory: {max_item_size_mb: 4}\n  disk: {enabled: true, cache_dir: /tmp/x, fsync: true}\n"
+      "  cache_layers: [memory, disk]\nserver:\n  coalescing: false\n"));
+  ASSERT_LOADS(r);
+  EXPECT_EQ(r.config->cache.stale_if_error_seconds, 30u);
+  EXPECT_TRUE(r.config->cache.disk.fsync);
+  EXPECT_FALSE(r.config->server.coalescing);
+  EXPECT_EQ(r.config->buckets[0].cache->ttl_seconds, 5u);
+  EXPECT_ONLY_ERROR_AT(load(with_bucket("    cache:\n      enabled: true\n")), 10,
+                       "buckets[0].cache.enabled", "needs the global cache.enabled: true");
+  EXPECT_ONLY_ERROR_AT(load(with_bucket("    cache:\n      max_item_size_mb: 50\n"
+                                        "cache:\n  enabled: true\n")),
+                       10, "buckets[0].cache.max_item_size_mb",
+                       "must not exceed cache.memory.max_item_size_mb (10)");
+  EXPECT_ONLY_ERROR_AT(load(with_bucket("cache:\n  stale_if_error_seconds: 999999999\n")), 10,
+                       "cache.stale_if_error_seconds", "between 0 and 604800");
+}
+
 // A mapping where a value is expected, and a value where a mapping is expected.
 TEST(Loader, RejectsWrongShapes) {
   EXPECT_ONLY_ERROR(load(with_bucket("logging:\n  level: {a: 1}\n")),

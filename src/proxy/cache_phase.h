@@ -1,0 +1,54 @@
+#pragma once
+// The cache step of the request path (FEATURES.md CACHE-1..9, docs/CACHE.md): after
+// authentication and authorization, a bucket request is answered from the tiered cache (HIT,
+// with HEAD, ranges and conditionals evaluated against the cached copy), or fetched from S3 once
+// per key (coalescing) and stored when complete and storable (MISS), or served from an expired
+// copy when S3 fails (STALE) or confirms it (REVALIDATED). HTTP semantics live here and in
+// cache/policy; the layers only store entries.
+
+#include <atomic>
+#include <boost/asio/awaitable.hpp>
+#include <boost/beast/core/tcp_stream.hpp>
+#include <boost/json/object.hpp>
+#include <memory>
+
+#include "cache/coalescer.h"
+#include "cache/tiered.h"
+#include "config/config.h"
+#include "proxy/exchange.h"
+#include "proxy/worker.h"
+
+namespace yg::proxy {
+
+// The cache engine and its process-wide state. Built once at start from the global cache
+// settings (layer sizes and the layer list need a restart); reloads keep it.
+struct CacheRuntime {
+  config::CacheConfig cfg;  // as at start
+  std::unique_ptr<cache::TieredCache> engine;
+  cache::Coalescer coalescer;
+  // Followers of a coalesced fill, by how their wait ended.
+  std::atomic<uint64_t> coalesced_hit{0}, coalesced_released{0}, coalesced_timeout{0};
+  // Fills by outcome: stored; dropped (incomplete body, client left, S3 failed); not storable.
+  std::atomic<uint64_t> fills_committed{0}, fills_aborted{0}, fills_refused{0};
+};
+
+// nullptr when cache.enabled is false. Throws std::runtime_error (naming the directory) when
+// the disk layer cannot be opened.
+std::shared_ptr<CacheRuntime> make_cache_runtime(const config::Config& cfg);
+
+// Answers a routed, authorized GET/HEAD: from the cache when the bucket caches, else straight
+// from S3. Returns whether the client connection may serve another request.
+boost::asio::awaitable<bool> serve_via_cache(boost::beast::tcp_stream& stream, Exchange& ex,
+                                             Worker& w, bool keep_alive);
+
+// The admin cache API (CACHE-9) under /admin/cache/. Returns false when `path` is not one of
+// its paths. Admin authentication has already happened.
+boost::asio::awaitable<std::optional<bool>> serve_cache_admin(boost::beast::tcp_stream& stream,
+                                                              Exchange& ex, Worker& w,
+                                                              std::string_view path,
+                                                              bool keep_alive);
+
+// GET /admin/cache/stats as JSON (also used by the dashboard's stats).
+boost::json::object cache_stats_json(const Shared& shared, const Runtime& rt);
+
+}  // namespace yg::proxy
