@@ -21,15 +21,12 @@ medians of requests/s and p50/p99 latency are reported as ratios to `off` (and `
 
 from __future__ import annotations
 
-import argparse
 import datetime
 import json
 import os
-import re
 import shutil
 import signal
 import statistics
-import subprocess
 import sys
 import tempfile
 import threading
@@ -41,7 +38,7 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO / "scripts" / "lib"))
 sys.path.insert(0, str(REPO / "load"))
 import yg_procs  # noqa: E402
-from stream_throughput import NGINX_CONF, Run  # noqa: E402
+from yg_load import Run, parse_wrk_args, start_origin, wrk  # noqa: E402,F401 (re-exported)
 
 BUCKET, KEY = "bench-bucket", "small.bin"
 VARIANTS = ("off", "on", "scraped", "audit", "slow-disk")
@@ -85,22 +82,6 @@ metrics:
       secret_key: "nginx-ignores-signatures"
       timeout: 30
 """
-
-
-WRK_RPS = re.compile(r"Requests/sec:\s+([\d.]+)")
-WRK_LAT = re.compile(r"^\s+(50|99)%\s+([\d.]+)(us|ms|s)\s*$", re.M)
-
-
-def wrk(url: str, seconds: int, conns: int, extra: tuple = ()) -> dict:
-    out = subprocess.run(["wrk", "-t1", f"-c{conns}", f"-d{seconds}s", "--latency", *extra, url],
-                         capture_output=True, text=True, timeout=seconds + 30)
-    if out.returncode != 0 or "Non-2xx" in out.stdout or "Socket errors" in out.stdout:
-        raise RuntimeError(f"wrk {url}:\n{out.stdout}\n{out.stderr}")
-    lat = {}
-    for q, v, unit in WRK_LAT.findall(out.stdout):
-        lat[q] = float(v) * {"us": 1e-3, "ms": 1.0, "s": 1e3}[unit]
-    return {"rps": float(WRK_RPS.search(out.stdout).group(1)), "p50_ms": lat["50"],
-            "p99_ms": lat["99"]}
 
 
 class Scraper(threading.Thread):
@@ -148,35 +129,10 @@ def metric(port: int, name: str) -> float:
     return total if seen else float("nan")
 
 
-def parse_wrk_args(doc: str, argv=None) -> argparse.Namespace:
-    """The command line the wrk-based load scripts share; fills rounds/seconds defaults."""
-    ap = argparse.ArgumentParser(description=doc, formatter_class=argparse.RawTextHelpFormatter)
-    ap.add_argument("--quick", action="store_true", help="1 round x 2 s (CI smoke)")
-    ap.add_argument("--rounds", type=int)
-    ap.add_argument("--seconds", type=int)
-    ap.add_argument("--connections", type=int, default=32)
-    ap.add_argument("--binary", type=Path, default=Path(os.environ.get(
-        "YG_BINARY", REPO / "build" / "yatagarasu")))
-    ap.add_argument("--out-dir", type=Path, default=REPO / "load" / "results")
-    args = ap.parse_args(argv)
-    args.rounds = args.rounds or (1 if args.quick else 5)
-    args.seconds = args.seconds or (2 if args.quick else 5)
-    return args
-
-
 def start_small_origin(run, tmp: Path, nginx: str) -> int:
     """Debian nginx serving a 1 KiB object at /<BUCKET>/<KEY> (an S3 stand-in that ignores
     signatures); returns its port."""
-    (tmp / "www" / BUCKET).mkdir(parents=True)
-    (tmp / "www" / BUCKET / KEY).write_bytes(os.urandom(1024))
-    for d in ("body", "proxy", "fastcgi", "uwsgi", "scgi"):
-        (tmp / d).mkdir()
-    origin = yg_procs.free_port()
-    (tmp / "nginx.conf").write_text(NGINX_CONF.format(tmp=tmp, port=origin, workers=1))
-    ng = run.start("nginx", [nginx, "-p", str(tmp), "-c", str(tmp / "nginx.conf"), "-e",
-                             str(tmp / "nginx-error.log")], tmp / "nginx.out")
-    yg_procs.wait_port(origin, proc=ng, what="nginx", log=tmp / "nginx-error.log")
-    return origin
+    return start_origin(run, tmp, {f"{BUCKET}/{KEY}": os.urandom(1024)}, nginx=nginx)
 
 
 def main(argv=None) -> int:

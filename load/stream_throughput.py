@@ -34,35 +34,12 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO / "scripts" / "lib"))
 import yg_data  # noqa: E402
 import yg_procs  # noqa: E402
+from yg_load import NGINX_CONF, Run, origin_conf  # noqa: E402,F401 (re-exported)
 
 MiB = yg_data.MiB
 BUCKET, KEY = "bench-bucket", "big.bin"
 TARGET_RATIO = 0.9
 TARGET_RSS = 100 * MiB
-
-NGINX_CONF = """\
-worker_processes {workers};
-daemon off;
-pid {tmp}/nginx.pid;
-error_log {tmp}/nginx-error.log warn;
-events {{ worker_connections 1024; }}
-http {{
-    access_log off;
-    client_body_temp_path {tmp}/body;
-    proxy_temp_path {tmp}/proxy;
-    fastcgi_temp_path {tmp}/fastcgi;
-    uwsgi_temp_path {tmp}/uwsgi;
-    scgi_temp_path {tmp}/scgi;
-    sendfile on;
-    keepalive_requests 100000;
-    default_type application/octet-stream;
-    server {{
-        listen 127.0.0.1:{port};
-        root {tmp}/www;
-        location / {{ }}
-    }}
-}}
-"""
 
 # The same kind of hop done by nginx itself (PERF-3 baseline): a second nginx instance that
 # streams from the origin without buffering to disk, over a keep-alive upstream.
@@ -94,28 +71,6 @@ http {{
     }}
 }}
 """
-
-
-class Run:
-    """Everything this script starts, stopped by PID in reverse order."""
-
-    def __init__(self):
-        self.procs: list = []
-
-    def start(self, name, cmd, log: Path, cwd=None) -> subprocess.Popen:
-        with open(log, "ab") as f:
-            p = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=f, stderr=subprocess.STDOUT,
-                                 cwd=cwd, start_new_session=True,
-                                 preexec_fn=yg_procs.die_with_parent)
-        self.procs.append((name, p))
-        return p
-
-    def stop_all(self):
-        for name, p in reversed(self.procs):
-            # nginx: SIGQUIT is its graceful stop; the proxy drains on SIGTERM.
-            sig = signal.SIGQUIT if name == "nginx" else signal.SIGTERM
-            yg_procs.stop_pid(p, timeout=10, sig=sig)
-        self.procs.clear()
 
 
 def write_object(path: Path, size: int, seed: int = 4242) -> None:
@@ -198,8 +153,7 @@ def main(argv=None) -> int:
             (tmp / ("p" + d)).mkdir()
 
         nginx_port = yg_procs.free_port()
-        (tmp / "nginx.conf").write_text(NGINX_CONF.format(tmp=tmp, port=nginx_port,
-                                                          workers=args.nginx_workers))
+        (tmp / "nginx.conf").write_text(origin_conf(tmp, nginx_port, args.nginx_workers))
         ng = run.start("nginx", [nginx, "-p", str(tmp), "-c", str(tmp / "nginx.conf"), "-e",
                                  str(tmp / "nginx-error.log")], tmp / "nginx.out")
         yg_procs.wait_port(nginx_port, proc=ng, what="nginx", log=tmp / "nginx-error.log")
