@@ -89,7 +89,9 @@ cat <<MSG
 $(say "Yatagarasu is serving $base  (S3 backend: moto at $YG_S3_ENDPOINT, bucket $YG_S3_BUCKET)")
 
 Try:
-  curl -i $base/demo/hello.txt                                # GET
+  curl -i $base/demo/hello.txt                                # GET (X-Cache: MISS)
+  curl -sI $base/demo/hello.txt | grep -i x-cache             # again: X-Cache: HIT
+  curl -s $base/admin/cache/stats; echo                       # cache stats (admin API)
   curl -I $base/demo/big/100MiB.bin                           # HEAD
   curl -s -H 'Range: bytes=0-15' $base/demo/hello.txt; echo   # Range -> 206
   curl -s -o /tmp/gradient.png $base/demo/images/gradient.png && file /tmp/gradient.png

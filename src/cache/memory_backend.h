@@ -30,6 +30,7 @@ class MemoryBackend final : public CacheBackend {
   // The synchronous forms (the tiered engine's fast path for a memory first layer).
   EntryPtr get_now(std::string_view key, SysTime now) { return store_.get(key, now); }
   bool put_now(std::string_view key, EntryPtr e) { return store_.put(key, std::move(e)); }
+  bool contains(std::string_view key) const { return store_.contains(key); }
 
  private:
   MemoryStore store_;

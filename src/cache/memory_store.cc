@@ -186,6 +186,12 @@ bool MemoryStore::remove(std::string_view key) {
   return true;
 }
 
+bool MemoryStore::contains(std::string_view key) const {
+  const auto& s = *shards_[(std::hash<std::string_view>{}(key) >> 32) % shards_.size()];
+  std::lock_guard lk(s.mu);
+  return s.map.find(key) != s.map.end();
+}
+
 Usage MemoryStore::usage(std::string_view prefix) const {
   Usage u;
   for (const auto& sp : shards_) {

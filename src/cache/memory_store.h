@@ -60,6 +60,8 @@ class MemoryStore {
   // shard's whole budget).
   bool put(std::string_view key, EntryPtr e);
   bool remove(std::string_view key);
+  // Whether `key` is held (any freshness), without counting a hit or a read.
+  bool contains(std::string_view key) const;
   // Removes every key for which `match` is true; returns how many.
   template <class Pred>
   std::size_t remove_if(Pred match);

@@ -93,6 +93,8 @@ std::string_view to_string(NoStoreReason r) noexcept {
       return "no_length";
     case NoStoreReason::SetCookie:
       return "set_cookie";
+    case NoStoreReason::FillBudget:
+      return "fill_budget";
   }
   return "?";
 }

@@ -29,15 +29,16 @@ CacheControl parse_cache_control(std::string_view value);
 
 enum class NoStoreReason : uint8_t {
   None,
-  Method,     // not GET
-  Status,     // not 200
-  NoStore,    // Cache-Control: no-store
-  Private,    // Cache-Control: private (a shared cache must not store it)
-  NoCache,    // Cache-Control: no-cache (would need revalidation on every hit)
-  ZeroTtl,    // max-age=0 / s-maxage=0 / Expires in the past
-  TooLarge,   // over the item limit
-  NoLength,   // no Content-Length: completeness could not be checked
-  SetCookie,  // a per-user response
+  Method,      // not GET
+  Status,      // not 200
+  NoStore,     // Cache-Control: no-store
+  Private,     // Cache-Control: private (a shared cache must not store it)
+  NoCache,     // Cache-Control: no-cache (would need revalidation on every hit)
+  ZeroTtl,     // max-age=0 / s-maxage=0 / Expires in the past
+  TooLarge,    // over the item limit
+  NoLength,    // no Content-Length: completeness could not be checked
+  SetCookie,   // a per-user response
+  FillBudget,  // too many bytes already held by fills in progress (the proxy's bound)
 };
 std::string_view to_string(NoStoreReason r) noexcept;
 

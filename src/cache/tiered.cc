@@ -98,16 +98,21 @@ void TieredCache::write_behind(std::size_t from, std::size_t to, std::string key
   if (file) {
     ++promotions_;
   }
-  asio::co_spawn(bg_, write_task(from, to, std::move(key), std::move(e), std::move(file)),
-                 [this](std::exception_ptr) { pending_.fetch_sub(1); });
+  asio::co_spawn(
+      bg_, write_task(from, to, std::move(key), std::move(e), std::move(file), generation_.load()),
+      [this](std::exception_ptr) { pending_.fetch_sub(1); });
 }
 
 // Named coroutines with by-value parameters rather than capturing lambdas: with GCC 12 and
 // Boost 1.81 a lambda coroutine's captures handed to co_spawn can be freed from the wrong frame
 // (seen as "free(): invalid size" in the disk layer's tasks).
 asio::awaitable<void> TieredCache::write_task(std::size_t from, std::size_t to, std::string key,
-                                              EntryPtr e, std::shared_ptr<const FileBody> file) {
+                                              EntryPtr e, std::shared_ptr<const FileBody> file,
+                                              uint64_t generation) {
   if (file) {
+    if (memory_first_ != nullptr && memory_first_->contains(key)) {
+      co_return;  // a newer fill got there first: never replace it with the older copy
+    }
     // A promotion from a file-backed layer: the faster layers keep bodies in memory.
     auto loaded = std::make_shared<Entry>();
     loaded->meta = e->meta;
@@ -118,6 +123,9 @@ asio::awaitable<void> TieredCache::write_task(std::size_t from, std::size_t to, 
     e = std::move(loaded);
   }
   for (std::size_t i = from; i < to; ++i) {
+    if (generation_.load() != generation) {
+      co_return;  // purged (or removed) since this write was queued
+    }
     try {
       co_await layers_[i]->put(key, e);
     } catch (const std::exception& ex) {
@@ -144,7 +152,20 @@ asio::awaitable<EntryPtr> TieredCache::load_body(const Hit& h) {
   co_return co_await asio::co_spawn(bg_, load_task(h.file, h.entry), asio::use_awaitable);
 }
 
+asio::awaitable<void> TieredCache::remove(std::string key) {
+  ++generation_;
+  for (const auto& l : layers_) {
+    try {
+      co_await l->remove(key);
+    } catch (const std::exception& ex) {
+      ++errors_;
+      log::get("cache")->warn("{} layer removal failed: {}", l->name(), ex.what());
+    }
+  }
+}
+
 asio::awaitable<LayerCounts> TieredCache::remove_prefix(std::string prefix) {
+  ++generation_;
   LayerCounts out;
   for (const auto& l : layers_) {
     std::size_t n = 0;

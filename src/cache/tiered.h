@@ -49,6 +49,8 @@ class TieredCache {
   // nullptr when the file could not be read.
   boost::asio::awaitable<EntryPtr> load_body(const Hit& h);
   boost::asio::awaitable<LayerCounts> remove_prefix(std::string prefix);
+  // Removes exactly `key` from every layer.
+  boost::asio::awaitable<void> remove(std::string key);
 
   const std::vector<BackendPtr>& layers() const noexcept { return layers_; }
   uint64_t write_queue_pending() const noexcept { return pending_.load(); }
@@ -62,7 +64,8 @@ class TieredCache {
   void write_behind(std::size_t from, std::size_t to, std::string key, EntryPtr e,
                     std::shared_ptr<const FileBody> file);
   boost::asio::awaitable<void> write_task(std::size_t from, std::size_t to, std::string key,
-                                          EntryPtr e, std::shared_ptr<const FileBody> file);
+                                          EntryPtr e, std::shared_ptr<const FileBody> file,
+                                          uint64_t generation);
   static boost::asio::awaitable<EntryPtr> load_task(std::shared_ptr<const FileBody> file,
                                                     EntryPtr meta);
 
@@ -70,6 +73,9 @@ class TieredCache {
   MemoryBackend* memory_first_ = nullptr;  // layers_[0] when it is the memory layer
   std::size_t limit_;
   std::atomic<uint64_t> pending_{0}, dropped_{0}, promotions_{0}, errors_{0};
+  // Bumped by every removal: a write queued before it is dropped, so a purge is not undone by
+  // a write-behind or a promotion that was still waiting.
+  std::atomic<uint64_t> generation_{0};
   boost::asio::thread_pool bg_;
 };
 

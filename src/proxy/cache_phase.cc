@@ -33,6 +33,7 @@ constexpr auto use_tuple = asio::as_tuple(asio::use_awaitable);
 constexpr auto kSendTimeout = std::chrono::seconds(60);
 constexpr int kMaxRounds = 4;  // lookups per request: a follower re-checks after each flight
 constexpr uint64_t kMiB = 1024 * 1024;
+constexpr std::chrono::seconds kRevalidationWindow{3600};
 
 // asio::async_write's default condition moves at most 64 KiB per write call; a hit is one
 // gather write of head + body, so let the kernel take all of it at once.
@@ -48,28 +49,36 @@ bool cache_enabled_for(const Exchange& ex) {
   return bc && bc->enabled ? *bc->enabled && global : global;
 }
 
-cache::StorePolicy policy_for(const Exchange& ex) {
+// The bucket's TTL and item limit; the limit never exceeds what the layers were built with.
+cache::StorePolicy policy_for(const Exchange& ex, const CacheRuntime& cr) {
   const auto& g = ex.runtime->config.cache.memory;
   const auto& bc = ex.bucket->cfg->cache;
   cache::StorePolicy p;
   p.ttl = std::chrono::seconds(bc && bc->ttl_seconds ? *bc->ttl_seconds : g.default_ttl_seconds);
+  const uint64_t layer_limit = cr.cfg.memory.max_item_size_mb * kMiB;
   p.max_item_bytes =
       (bc && bc->max_item_size_mb ? *bc->max_item_size_mb : g.max_item_size_mb) * kMiB;
+  p.max_item_bytes = std::min(p.max_item_bytes, layer_limit);
   return p;
 }
 
 // The query the cache keys on: versionId only. Anything else S3 would act on (response-*
 // overrides) changes the answer: such requests bypass the cache.
+// A versionId given twice or empty also bypasses: the key must name exactly what S3 is asked
+// for (S3 gets the first occurrence), or one version could be stored under another's key.
 std::optional<std::string_view> cacheable_version(const Exchange& ex) {
-  std::string_view version;
+  std::optional<std::string_view> version;
   for (const auto& [k, v] : ex.query) {
     if (k == "versionId") {
+      if (version || v.empty()) {
+        return std::nullopt;
+      }
       version = v;
     } else if (k.starts_with("response-")) {
       return std::nullopt;
     }
   }
-  return version;
+  return version.value_or(std::string_view{});
 }
 
 std::string_view field(const net::RequestHead& h, http::field f) {
@@ -77,19 +86,21 @@ std::string_view field(const net::RequestHead& h, http::field f) {
   return it == h.fields.end() ? std::string_view{} : std::string_view(it->value());
 }
 
-// A GET whose answer is the whole object as S3 has it: the only kind that fills the cache.
-bool is_plain_get(const net::RequestHead& h) {
-  if (h.method != http::verb::get) {
-    return false;
-  }
-  for (auto f :
-       {http::field::range, http::field::if_match, http::field::if_none_match,
-        http::field::if_modified_since, http::field::if_unmodified_since, http::field::if_range}) {
+bool has_conditionals(const net::RequestHead& h) {
+  for (auto f : {http::field::if_match, http::field::if_none_match, http::field::if_modified_since,
+                 http::field::if_unmodified_since}) {
     if (h.fields.find(f) != h.fields.end()) {
-      return false;
+      return true;
     }
   }
-  return true;
+  return false;
+}
+
+// A GET whose answer is the whole object as S3 has it: the only kind that fills the cache.
+bool is_plain_get(const net::RequestHead& h) {
+  return h.method == http::verb::get && !has_conditionals(h) &&
+         h.fields.find(http::field::range) == h.fields.end() &&
+         h.fields.find(http::field::if_range) == h.fields.end();
 }
 
 // Calls f(name, value) for each "Name: value\r\n" line of a stored header block.
@@ -181,6 +192,11 @@ asio::awaitable<bool> write_error_from_cache(beast::tcp_stream& stream, Exchange
   co_return !ec && keep_alive;
 }
 
+bool will_sendfile(const CacheRuntime& cr, uint64_t size) {
+  const auto& sf = cr.cfg.disk.sendfile;
+  return sf.enabled && size >= sf.threshold_bytes;
+}
+
 // Writes a cached object (CACHE-2, CACHE-6): conditionals, then HEAD / range / full body.
 asio::awaitable<bool> serve_hit(beast::tcp_stream& stream, Exchange& ex, const CacheRuntime& cr,
                                 cache::Hit hit, CacheStatus cs, bool keep_alive) {
@@ -188,11 +204,15 @@ asio::awaitable<bool> serve_hit(beast::tcp_stream& stream, Exchange& ex, const C
   const cache::Meta& m = hit.meta();
   const net::RequestHead& h = *ex.head;
 
-  std::optional<SysTime> last_modified;
-  if (!m.last_modified.empty()) {
-    last_modified = parse_http_date(m.last_modified);
+  // Most hits carry no conditionals: skip the date parsing and list matching then.
+  Precondition pre = Precondition::Proceed;
+  if (has_conditionals(h)) {
+    std::optional<SysTime> last_modified;
+    if (!m.last_modified.empty()) {
+      last_modified = parse_http_date(m.last_modified);
+    }
+    pre = evaluate_preconditions(h.fields, m.etag, last_modified);
   }
-  const auto pre = evaluate_preconditions(h.fields, m.etag, last_modified);
   if (pre == Precondition::Failed) {
     co_return co_await write_error_from_cache(
         stream, ex, Error::of(errc::precondition_failed, Source::Downstream), keep_alive);
@@ -252,8 +272,7 @@ asio::awaitable<bool> serve_hit(beast::tcp_stream& stream, Exchange& ex, const C
   }
 
   if (hit.file) {
-    const auto& sf = cr.cfg.disk.sendfile;
-    if (sf.enabled && length >= sf.threshold_bytes) {
+    if (will_sendfile(cr, m.size)) {
       // CACHE-3: a disk hit goes file -> socket without passing through user space.
       auto [ec, n] = co_await asio::async_write(stream, asio::buffer(head), use_tuple);
       if (ec) {
@@ -313,7 +332,16 @@ cache::EntryPtr refreshed(const cache::Entry& old, const FetchPlan& plan,
   facts.status = 200;
   facts.cache_control = plan.nm_cache_control.empty() ? std::string_view(old.meta.cache_control)
                                                       : std::string_view(plan.nm_cache_control);
-  facts.expires = plan.nm_expires;
+  std::string stored_expires;
+  for_each_line(old.meta.headers, [&](std::string_view name, std::string_view value) {
+    if (iequals_ascii(name, "expires")) {
+      stored_expires = value;
+    }
+  });
+  // The 304's own headers win; without them the stored ones still hold (RFC 9111 4.3.4).
+  facts.expires = plan.nm_expires.empty() && plan.nm_cache_control.empty()
+                      ? std::string_view(stored_expires)
+                      : std::string_view(plan.nm_expires);
   facts.date = plan.nm_date;
   facts.content_length = old.meta.size;
   const auto d = cache::decide(facts, policy);
@@ -335,7 +363,10 @@ std::shared_ptr<CacheRuntime> make_cache_runtime(const config::Config& cfg) {
   }
   auto cr = std::make_shared<CacheRuntime>();
   cr->cfg = c;
-  const auto grace = std::chrono::seconds(c.stale_if_error_seconds);
+  // Expired entries are kept for revalidation (If-None-Match) at least kRevalidationWindow, and
+  // for stale-if-error as long as its grace.
+  cr->stale_grace = std::chrono::seconds(c.stale_if_error_seconds);
+  const auto grace = std::max<std::chrono::seconds>(cr->stale_grace, kRevalidationWindow);
   const uint64_t item = c.memory.max_item_size_mb * kMiB;
   std::vector<cache::BackendPtr> layers;
   for (const auto& name : c.cache_layers) {
@@ -364,6 +395,11 @@ std::shared_ptr<CacheRuntime> make_cache_runtime(const config::Config& cfg) {
     // "redis": issue #7 (refused by the config gate until then).
   }
   cr->engine = std::make_unique<cache::TieredCache>(std::move(layers));
+  // Fills in progress may hold a quarter of the memory budget (at least 64 MiB and a few items,
+  // at most 1 GiB): beyond that, answers stream through uncached.
+  cr->fill_budget.limit =
+      std::max<uint64_t>({64 * kMiB, 4 * item,
+                          std::min<uint64_t>(c.memory.max_cache_size_mb * kMiB / 4, 1024 * kMiB)});
   return cr;
 }
 
@@ -386,6 +422,16 @@ asio::awaitable<bool> serve_via_cache(beast::tcp_stream& stream, Exchange& ex, W
   for (int round = 0;; ++round) {
     const auto now = SysClock::now();
     found = co_await cr->engine->get(key, now);
+    if (found && found->hit.file && !will_sendfile(*cr, found->hit.meta().size)) {
+      // Small disk hits are served from memory: read now, and a file that cannot be read is a
+      // miss rather than an error.
+      if (auto loaded = co_await cr->engine->load_body(found->hit)) {
+        found->hit.entry = std::move(loaded);
+        found->hit.file.reset();
+      } else {
+        found.reset();
+      }
+    }
     if (found && found->hit.meta().fresh(now)) {
       co_return co_await serve_hit(stream, ex, *cr, std::move(found->hit), CacheStatus::Hit,
                                    keep_alive);
@@ -409,7 +455,10 @@ asio::awaitable<bool> serve_via_cache(beast::tcp_stream& stream, Exchange& ex, W
         break;
       }
     }
-    const auto outcome = co_await flight->wait(ex.deadline);
+    // Wait at most half of what is left of the request's budget: a leader streaming to a slow
+    // client must not make its followers time out; past that they fetch on their own.
+    const auto left = ex.deadline - SteadyClock::now();
+    const auto outcome = co_await flight->wait(SteadyClock::now() + left / 2);
     if (outcome == cache::FlightOutcome::Stored) {
       ++cr->coalesced_hit;
       continue;  // look up again: the fill is there
@@ -425,13 +474,18 @@ asio::awaitable<bool> serve_via_cache(beast::tcp_stream& stream, Exchange& ex, W
     break;
   }
 
-  // Miss, or an expired copy (kept for its stale grace): ask S3.
+  // Miss, or an expired copy (kept for revalidation and stale-if-error): ask S3.
   const bool stale = found.has_value();
   Fill fill;
   FetchPlan plan;
-  plan.defer_errors = stale;
+  // RFC 9111 4.2.4: must-revalidate, proxy-revalidate and s-maxage forbid serving stale.
+  if (stale) {
+    const auto cc = cache::parse_cache_control(found->hit.meta().cache_control);
+    plan.defer_errors = !cc.must_revalidate && !cc.proxy_revalidate && !cc.s_maxage;
+  }
   if (plain) {
-    fill.policy = policy_for(ex);
+    fill.policy = policy_for(ex, *cr);
+    fill.budget = &cr->fill_budget;
     fill.now = SysClock::now();
     // Not storable: release the followers at once rather than after the whole body.
     fill.on_head = [&permit](bool storable) {
@@ -460,15 +514,21 @@ asio::awaitable<bool> serve_via_cache(beast::tcp_stream& stream, Exchange& ex, W
       }
       if (!hit.file) {
         hit.entry = refreshed(*hit.entry, plan, fill.policy, SysClock::now());
-        co_await cr->engine->put(key, hit.entry);
-        permit.finish(cache::FlightOutcome::Stored);
+        const bool stored = co_await cr->engine->put(key, hit.entry);
+        permit.finish(stored ? cache::FlightOutcome::Stored : cache::FlightOutcome::NotStored);
       }
       co_return co_await serve_hit(stream, ex, *cr, std::move(hit), CacheStatus::Revalidated,
                                    keep_alive);
     }
     case FetchPlan::Result::Failed:
-      // CACHE-8: S3 failed and the copy is within its grace.
+      // CACHE-8: S3 failed. Within the stale grace the expired copy is served; past it (it was
+      // kept only for revalidation) the client gets the error S3's failure means.
       permit.finish(cache::FlightOutcome::NotStored);
+      if (SysClock::now() >= found->hit.meta().expires + cr->stale_grace) {
+        const Error e = plan.error ? *plan.error : Error::of(errc::upstream_unreachable);
+        ex.cache_status = CacheStatus::Miss;
+        co_return co_await write_error_from_cache(stream, ex, e, keep_alive);
+      }
       log::get("cache")->warn("request_id={} bucket={} S3 failed ({}); serving a stale copy",
                               ex.request_id, ex.bucket->cfg->name,
                               plan.error ? plan.error->message() : std::string("error"));
@@ -482,9 +542,9 @@ asio::awaitable<bool> serve_via_cache(beast::tcp_stream& stream, Exchange& ex, W
     auto e = std::make_shared<cache::Entry>();
     e->meta = std::move(*fill.meta);
     e->body = std::move(fill.body);
-    co_await cr->engine->put(key, std::move(e));
+    const bool stored = co_await cr->engine->put(key, std::move(e));
     ++cr->fills_committed;
-    permit.finish(cache::FlightOutcome::Stored);
+    permit.finish(stored ? cache::FlightOutcome::Stored : cache::FlightOutcome::NotStored);
   } else if (fill.meta) {
     ++cr->fills_aborted;  // never stored: the body was incomplete or the client left
     permit.finish(cache::FlightOutcome::Failed);
@@ -493,8 +553,10 @@ asio::awaitable<bool> serve_via_cache(beast::tcp_stream& stream, Exchange& ex, W
       ++cr->fills_refused;
     }
     permit.finish(cache::FlightOutcome::NotStored);
-    if (stale && ex.status == 404) {
-      co_await cr->engine->remove_prefix(key);  // the object is gone from S3
+    if (stale && (ex.status == 404 || (ex.status == 200 && plain))) {
+      // Gone from S3, or replaced by an answer that may not be stored: the old copy must not
+      // be served later (as STALE or after a revalidation).
+      co_await cr->engine->remove(key);
     }
   }
   co_return again;
@@ -670,6 +732,10 @@ asio::awaitable<std::optional<bool>> serve_cache_admin(beast::tcp_stream& stream
       rest.remove_prefix(1);
     }
     std::string bucket, key;
+    if (path.ends_with("/") || path.find("//") != std::string_view::npos) {
+      // "/purge/" or "/purge/b/" must not widen to everything or a whole bucket.
+      co_return co_await reply_error(stream, ex, errc::bad_request, keep_alive);
+    }
     if (!rest.empty()) {
       auto decoded = router::decode_path("/" + std::string(rest));
       if (!decoded) {

@@ -16,6 +16,7 @@
 #include "cache/tiered.h"
 #include "config/config.h"
 #include "proxy/exchange.h"
+#include "proxy/upstream.h"
 #include "proxy/worker.h"
 
 namespace yg::proxy {
@@ -24,7 +25,11 @@ namespace yg::proxy {
 // settings (layer sizes and the layer list need a restart); reloads keep it.
 struct CacheRuntime {
   config::CacheConfig cfg;  // as at start
+  // cache.stale_if_error_seconds: how long past expiry a copy may be served when S3 fails. The
+  // layers keep expired entries longer (at least an hour) so they can be revalidated.
+  std::chrono::seconds stale_grace{0};
   std::unique_ptr<cache::TieredCache> engine;
+  FillBudget fill_budget;  // bytes buffered by fills in progress
   cache::Coalescer coalescer;
   // Followers of a coalesced fill, by how their wait ended.
   std::atomic<uint64_t> coalesced_hit{0}, coalesced_released{0}, coalesced_timeout{0};

@@ -363,7 +363,16 @@ asio::awaitable<Attempt> exchange_on(Stream& up, net::ConnectionPtr& conn_ptr,
       facts.content_length = *len;
     }
     facts.set_cookie = ures.find(http::field::set_cookie) != ures.end();
-    const auto d = cache::decide(facts, f.policy);
+    auto d = cache::decide(facts, f.policy);
+    if (d.store() && f.budget != nullptr) {
+      const uint64_t len = *facts.content_length;
+      if (f.budget->used.fetch_add(len) + len > f.budget->limit) {
+        f.budget->used.fetch_sub(len);
+        d.reason = cache::NoStoreReason::FillBudget;
+      } else {
+        f.reserved = len;
+      }
+    }
     f.refused = d.reason;
     if (d.store()) {
       f.meta = stored_meta(ures.base(), *facts.content_length);

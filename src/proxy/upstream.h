@@ -5,6 +5,7 @@
 #include <boost/asio/awaitable.hpp>
 #include <boost/beast/core/tcp_stream.hpp>
 
+#include <atomic>
 #include <functional>
 #include <optional>
 #include <string>
@@ -16,11 +17,30 @@
 
 namespace yg::proxy {
 
+// Bytes held by fills in progress, all workers: a fill that would go past `limit` is not made
+// (the answer streams through, BYPASS), so many slow clients of distinct large objects cannot
+// pin unbounded memory.
+struct FillBudget {
+  std::atomic<uint64_t> used{0};
+  uint64_t limit = 0;
+};
+
 // A cache fill riding on a plain GET (CACHE-5): the relay decides at S3's head whether the
 // answer may be stored and, if so, keeps a copy of the body as it streams it to the client.
 struct Fill {
+  Fill() = default;
+  Fill(const Fill&) = delete;
+  Fill& operator=(const Fill&) = delete;
+  ~Fill() {
+    if (budget != nullptr) {
+      budget->used.fetch_sub(reserved);
+    }
+  }
+
   cache::StorePolicy policy;
-  SysTime now{};  // request time: the stored entry's age and expiry count from here
+  FillBudget* budget = nullptr;  // nullptr: unbounded
+  uint64_t reserved = 0;         // bytes of `budget` this fill holds
+  SysTime now{};                 // request time: the stored entry's age and expiry count from here
   // Called once at S3's head with the decision (storable or not), before any body byte.
   std::function<void(bool storable)> on_head;
 

@@ -1012,3 +1012,27 @@ def test_cache_request_metrics(proxy_factory, s3, relay):
         assert series(m, "yatagarasu_cache_fills_total", outcome="refused") == 1
 
     eventually(p.port, check)
+
+
+def test_ambiguous_version_queries_bypass_and_purge_paths_are_exact(proxy_factory, s3, relay):
+    """A versionId given twice or empty could store one version under another's key: such
+    requests bypass the cache. A purge path with an empty segment is refused, never widened."""
+    p = start(proxy_factory, [relay_bucket(relay, s3)], cache_section())
+    key = new_key("ver")
+    body = rand_bytes(2500)
+    put(s3, key, body)
+    before = s3_gets(relay, key)
+    for q in ("?versionId=&versionId=null", "?versionId=", "?versionId=a&versionId=b"):
+        for _ in range(2):
+            r = get(p, target("/c", key) + q)
+            # S3 answers these with errors (no such version): no X-Cache on an error, but never
+            # a cache hit, and S3 is asked every time.
+            assert xc(r) in (None, "BYPASS"), (q, r.status, r.headers)
+    assert s3_gets(relay, key) == before + 6
+    assert info(p, "c", key) is None, "an ambiguous version query was stored"
+    assert_body(get(p, target("/c", key)), body, "MISS")
+    wait_stored(p, "c", key)
+    for path in ("/admin/cache/purge/", "/admin/cache/purge/c/", "/admin/cache/purge//x"):
+        r = get(p, path, method="POST")
+        assert r.status == 400, (path, r.status)
+    assert_body(get(p, target("/c", key)), body, "HIT")
