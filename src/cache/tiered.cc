@@ -42,7 +42,7 @@ TieredCache::~TieredCache() {
   bg_.join();
 }
 
-asio::awaitable<std::optional<Lookup>> TieredCache::get(std::string key, SysTime now) {
+asio::awaitable<std::optional<Lookup>> TieredCache::get(const std::string& key, SysTime now) {
   for (std::size_t i = 0; i < layers_.size(); ++i) {
     std::optional<Hit> hit;
     if (i == 0 && memory_first_ != nullptr) {

@@ -42,7 +42,8 @@ class TieredCache {
   TieredCache(const TieredCache&) = delete;
   TieredCache& operator=(const TieredCache&) = delete;
 
-  boost::asio::awaitable<std::optional<Lookup>> get(std::string key, SysTime now);
+  // `key` must stay valid until the lookup completes (the caller's, across its co_await).
+  boost::asio::awaitable<std::optional<Lookup>> get(const std::string& key, SysTime now);
   // true when the first layer stored it.
   boost::asio::awaitable<bool> put(std::string key, EntryPtr e);
   // A file-backed hit's metadata and body as an in-memory entry (read on the engine's threads).

@@ -328,7 +328,7 @@ boost::json::array histogram_json(const obs::Histogram::Snapshot& h) {
 
 }  // namespace
 
-boost::json::object stats_json(const Shared& shared, const Runtime& rt) {
+boost::json::object stats_json(const Shared& shared) {
   const auto t = obs::metrics().totals();
   boost::json::object o;
   o["version"] = YG_VERSION;
@@ -420,11 +420,24 @@ boost::json::object stats_json(const Shared& shared, const Runtime& rt) {
   }
   o["rejections"] = std::move(rej);
 
-  // Filled by the cache (issue #6) and circuit breakers (issue #8) when they exist; the page
-  // says "not configured" for empty lists.
+  // Cache layers in lookup order (the page charts each layer's hit rate); circuit breakers come
+  // with issue #8. The page says "not configured" for empty lists.
   boost::json::object cache;
-  cache["enabled"] = rt.config.cache.enabled;
-  cache["layers"] = boost::json::array();
+  cache["enabled"] = shared.cache != nullptr;
+  boost::json::array layers;
+  if (shared.cache) {
+    for (const auto& l : shared.cache->engine->layers()) {
+      const auto st = l->stats();
+      boost::json::object lo;
+      lo["name"] = l->name();
+      lo["hits"] = st.hits;
+      lo["misses"] = st.misses;
+      lo["items"] = st.items;
+      lo["bytes"] = st.bytes;
+      layers.push_back(std::move(lo));
+    }
+  }
+  cache["layers"] = std::move(layers);
   o["cache"] = std::move(cache);
   o["breakers"] = boost::json::array();
 

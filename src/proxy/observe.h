@@ -19,6 +19,6 @@ void finish_exchange(Exchange& ex, Worker& w);
 std::string render_metrics(const Shared& shared);
 
 // The dashboard's stats document (docs/METRICS.md, "Dashboard").
-boost::json::object stats_json(const Shared& shared, const Runtime& rt);
+boost::json::object stats_json(const Shared& shared);
 
 }  // namespace yg::proxy

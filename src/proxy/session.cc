@@ -320,8 +320,7 @@ asio::awaitable<bool> serve_admin(beast::tcp_stream& stream, Exchange& ex, Worke
                                    ex.head->version, keep_alive);
   }
   if (path == "/admin/stats") {
-    co_return co_await serve_json(stream, ex, http::status::ok, stats_json(w.shared, *ex.runtime),
-                                  keep_alive);
+    co_return co_await serve_json(stream, ex, http::status::ok, stats_json(w.shared), keep_alive);
   }
   co_return co_await write_error(stream, ex, Error::of(errc::no_route, Source::Downstream),
                                  ex.head->version, keep_alive);
