@@ -679,6 +679,27 @@ std::optional<Hit> DiskBackend::open_hit(const std::string& key, const Digest& d
   e->meta.size = l.body_size;
   e->meta.stored = from_ns(l.stored_ns);
   e->meta.expires = from_ns(l.expires_ns);
+  if (l.body_size <= opt_.inline_body_bytes) {
+    // Small body: read it here (bytes the prefix read already holds, then the rest), so the
+    // hit needs no second trip to a pool thread and holds no descriptor.
+    const uint64_t have = buf.size() > l.body_offset
+                              ? std::min<uint64_t>(buf.size() - l.body_offset, l.body_size)
+                              : 0;
+    e->body.resize(l.body_size);
+    if (have > 0) {
+      std::memcpy(e->body.data(), buf.data() + l.body_offset, have);
+    }
+    const bool read = have == l.body_size || pread_full(fd, e->body.data() + have,
+                                                        l.body_size - have, l.body_offset + have);
+    ::close(fd);
+    if (!read) {
+      errors_.fetch_add(1, std::memory_order_relaxed);
+      s.misses.fetch_add(1, std::memory_order_relaxed);
+      return std::nullopt;
+    }
+    s.hits.fetch_add(1, std::memory_order_relaxed);
+    return Hit{std::move(e), nullptr};
+  }
   s.hits.fetch_add(1, std::memory_order_relaxed);
   return Hit{std::move(e), std::make_shared<const FileBody>(fd, l.body_offset, l.body_size)};
 }

@@ -69,6 +69,9 @@ struct DiskBackendOptions {
   std::chrono::seconds stale_grace{0};
   bool fsync = false;  // fdatasync each file and fsync its directory before a put completes
   std::size_t io_threads = 2;
+  // Bodies up to this size come back in memory (Hit::entry->body, no FileBody): one trip to a
+  // pool thread per hit. Larger ones come back as a FileBody (sendfile).
+  uint64_t inline_body_bytes = 0;
 };
 
 // What open() found on disk.

@@ -383,6 +383,11 @@ std::shared_ptr<CacheRuntime> make_cache_runtime(const config::Config& cfg) {
       o.max_item_bytes = item;
       o.stale_grace = grace;
       o.fsync = c.disk.fsync;
+      // What would not be sent with sendfile is read by the disk layer's own hit task.
+      const auto& sf = c.disk.sendfile;
+      o.inline_body_bytes = !sf.enabled              ? item
+                            : sf.threshold_bytes > 0 ? sf.threshold_bytes - 1
+                                                     : 0;
       auto disk = cache::DiskBackend::open(o);
       const auto& r = disk->startup_report();
       log::get("cache")->info(

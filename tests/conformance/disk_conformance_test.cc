@@ -37,7 +37,8 @@ struct TempDirs {
   }
 };
 
-std::shared_ptr<CacheBackend> open_disk(const fs::path& dir, const SuiteOptions& o) {
+std::shared_ptr<CacheBackend> open_disk(const fs::path& dir, const SuiteOptions& o,
+                                        uint64_t inline_body_bytes) {
   DiskBackendOptions d;
   d.dir = dir / "cache";  // a directory open() has to create
   d.capacity_bytes = o.capacity_bytes;
@@ -45,27 +46,34 @@ std::shared_ptr<CacheBackend> open_disk(const fs::path& dir, const SuiteOptions&
   d.stale_grace = o.stale_grace;
   d.fsync = false;
   d.io_threads = 2;
+  d.inline_body_bytes = inline_body_bytes;
   return DiskBackend::open(d);
 }
 
-BackendFactory disk_factory() {
+// inline_body_bytes 0: every hit is a FileBody; a large value: bodies come back in memory (what
+// the proxy uses below the sendfile threshold).
+BackendFactory disk_factory(std::string name, uint64_t inline_body_bytes) {
   auto dirs = std::make_shared<TempDirs>();
   BackendFactory f;
-  f.name = "disk";
-  f.make = [dirs](const SuiteOptions& o) { return open_disk(dirs->make(), o); };
+  f.name = std::move(name);
+  f.make = [dirs, inline_body_bytes](const SuiteOptions& o) {
+    return open_disk(dirs->make(), o, inline_body_bytes);
+  };
   f.cleanup = [dirs] { dirs->remove_all(); };
   f.supports_reopen = true;
-  f.reopen = [dirs](const SuiteOptions& o) -> std::shared_ptr<CacheBackend> {
+  f.reopen = [dirs, inline_body_bytes](const SuiteOptions& o) -> std::shared_ptr<CacheBackend> {
     if (dirs->made.empty()) {
       throw std::logic_error("reopen before make");
     }
-    return open_disk(dirs->made.back(), o);
+    return open_disk(dirs->made.back(), o, inline_body_bytes);
   };
   f.global_eviction_order = true;  // one LRU across the index's shards
   return f;
 }
 
-INSTANTIATE_TEST_SUITE_P(Disk, CacheBackendConformance, ::testing::Values(disk_factory()),
+INSTANTIATE_TEST_SUITE_P(Disk, CacheBackendConformance,
+                         ::testing::Values(disk_factory("disk_file_bodies", 0),
+                                           disk_factory("disk_inline_bodies", 1 << 20)),
                          BackendFactoryName{});
 
 }  // namespace
