@@ -180,15 +180,17 @@ using yg::cache::MemoryBackendOptions;
 
 constexpr std::size_t kLayerKeys = 1024;  // a power of two: keys[i & (kLayerKeys - 1)]
 
-EntryPtr layer_entry(std::size_t body_bytes) {
+// An entry shaped like a real fill: the stored header block, validators, a body.
+EntryPtr layer_entry(std::size_t body_bytes, char fill = 'b',
+                     std::chrono::seconds ttl = std::chrono::hours(1)) {
   auto e = std::make_shared<Entry>();
   e->meta.headers = "Content-Type: application/octet-stream\r\nx-amz-version-id: null\r\n";
   e->meta.etag = "\"0123456789abcdef0123456789abcdef\"";
   e->meta.last_modified = "Wed, 21 Oct 2015 07:28:00 GMT";
-  e->body.assign(body_bytes, 'b');
+  e->body.assign(body_bytes, fill);
   e->meta.size = body_bytes;
   e->meta.stored = SysClock::now();
-  e->meta.expires = e->meta.stored + std::chrono::hours(1);
+  e->meta.expires = e->meta.stored + ttl;
   return e;
 }
 
@@ -396,15 +398,7 @@ DiskBackendOptions disk_options(const std::filesystem::path& dir) {
 }
 
 EntryPtr disk_entry(std::size_t body_bytes) {
-  auto e = std::make_shared<Entry>();
-  e->meta.headers = "Content-Type: application/octet-stream\r\nx-amz-version-id: null\r\n";
-  e->meta.etag = "\"0123456789abcdef0123456789abcdef\"";
-  e->meta.last_modified = "Wed, 21 Oct 2015 07:28:00 GMT";
-  e->body.assign(body_bytes, 'd');
-  e->meta.size = body_bytes;
-  e->meta.stored = SysClock::now();
-  e->meta.expires = e->meta.stored + std::chrono::hours(24 * 365);
-  return e;
+  return layer_entry(body_bytes, 'd', std::chrono::hours(24 * 365));
 }
 
 // Stores keys [0, n) with `inflight` puts in flight (so every pool thread writes).

@@ -50,6 +50,7 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO / "scripts" / "lib"))
 import yg_data  # noqa: E402
+import yg_load  # noqa: E402
 import yg_procs  # noqa: E402
 from yg_load import (Run, make_temp_dirs, nginx_binary, parse_wrk_args,  # noqa: E402
                      raise_on_sigterm, start_origin, wrk, write_results)
@@ -264,17 +265,7 @@ logging:
   level: warn
   format: json
   access_log: false
-{cache}buckets:
-  - name: "bench"
-    path_prefix: "/bench"
-    s3:
-      bucket: "{BUCKET}"
-      region: "us-east-1"
-      endpoint: "http://127.0.0.1:{origin}"
-      access_key: "AKIABENCHNGINX000000"
-      secret_key: "nginx-ignores-signatures"
-      timeout: 30
-"""
+{cache}{yg_load.origin_bucket_yaml(origin, BUCKET)}"""
 
 
 def check_ours_config(binary: Path, cfg: Path) -> None:

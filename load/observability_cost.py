@@ -37,6 +37,7 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO / "scripts" / "lib"))
 sys.path.insert(0, str(REPO / "load"))
+import yg_load  # noqa: E402
 import yg_procs  # noqa: E402
 from yg_load import Run, parse_wrk_args, start_origin, wrk  # noqa: E402,F401 (re-exported)
 
@@ -71,17 +72,7 @@ logging:
   access_log: {str(access).lower()}
 metrics:
   enabled: {str(metrics).lower()}
-{audit}buckets:
-  - name: "bench"
-    path_prefix: "/bench"
-    s3:
-      bucket: "{BUCKET}"
-      region: "us-east-1"
-      endpoint: "http://127.0.0.1:{origin}"
-      access_key: "AKIABENCHNGINX000000"
-      secret_key: "nginx-ignores-signatures"
-      timeout: 30
-"""
+{audit}{yg_load.origin_bucket_yaml(origin, BUCKET)}"""
 
 
 class Scraper(threading.Thread):

@@ -51,6 +51,22 @@ def origin_conf(tmp: Path, port: int, workers: int = 1, access_log: str = "off")
     return NGINX_CONF.format(tmp=tmp, port=port, workers=workers, access_log=access_log)
 
 
+def origin_bucket_yaml(origin_port: int, s3_bucket: str) -> str:
+    """The `buckets:` block of a proxy config whose one bucket, /bench, is the nginx origin
+    (which ignores SigV4: the keys are placeholders)."""
+    return f"""buckets:
+  - name: "bench"
+    path_prefix: "/bench"
+    s3:
+      bucket: "{s3_bucket}"
+      region: "us-east-1"
+      endpoint: "http://127.0.0.1:{origin_port}"
+      access_key: "AKIABENCHNGINX000000"
+      secret_key: "nginx-ignores-signatures"
+      timeout: 30
+"""
+
+
 def nginx_binary() -> str:
     import shutil
     return shutil.which("nginx") or "/usr/sbin/nginx"

@@ -2,28 +2,20 @@
 
 #include <sys/sendfile.h>
 
-#include <boost/asio/as_tuple.hpp>
-#include <boost/asio/steady_timer.hpp>
 #include <boost/asio/this_coro.hpp>
 #include <boost/asio/use_awaitable.hpp>
 #include <cerrno>
 #include <memory>
+
+#include "net/ready_wait.h"
 
 namespace yg::net {
 namespace asio = boost::asio;
 using tcp = asio::ip::tcp;
 
 namespace {
-constexpr auto use_tuple = asio::as_tuple(asio::use_awaitable);
 // Bounds one call: with a cold page cache sendfile reads the file synchronously.
 constexpr uint64_t kChunk = 4 << 20;
-
-// As in splice.cc: the watchdog's handler may run after sendfile_to returned (when it fired
-// just before the end), so it reaches the socket through state the function disarms on exit.
-struct Watch {
-  tcp::socket* waiting = nullptr;
-  bool fired = false;
-};
 
 }  // namespace
 
@@ -35,30 +27,8 @@ asio::awaitable<SendfileOutcome> sendfile_to(tcp::socket& sock, int fd, uint64_t
   if (ec) {
     co_return SendfileOutcome::WriteFailed;
   }
-  auto watch = std::make_shared<Watch>();
-  asio::steady_timer watchdog(co_await asio::this_coro::executor);
-  struct Disarm {
-    std::shared_ptr<Watch>& w;
-    ~Disarm() { w->waiting = nullptr; }
-  } disarm{watch};
-
-  // Waits until the socket is writable, or write_timeout passes (then false).
-  auto wait_writable = [&]() -> asio::awaitable<bool> {
-    watch->waiting = &sock;
-    watch->fired = false;
-    watchdog.expires_after(write_timeout);
-    watchdog.async_wait([w = watch](boost::system::error_code e) {
-      if (!e && w->waiting != nullptr) {
-        w->fired = true;
-        boost::system::error_code ignored;
-        w->waiting->cancel(ignored);
-      }
-    });
-    auto [wec] = co_await sock.async_wait(tcp::socket::wait_write, use_tuple);
-    watchdog.cancel();
-    watch->waiting = nullptr;
-    co_return !wec && !watch->fired;
-  };
+  ReadyWaiter waiter(co_await asio::this_coro::executor);
+  auto wait_writable = [&] { return waiter.wait(sock, tcp::socket::wait_write, write_timeout); };
 
   const int out = sock.native_handle();
   auto off = static_cast<off_t>(offset);

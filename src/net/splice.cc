@@ -3,19 +3,18 @@
 #include <fcntl.h>
 #include <unistd.h>
 
-#include <boost/asio/as_tuple.hpp>
-#include <boost/asio/steady_timer.hpp>
 #include <boost/asio/this_coro.hpp>
 #include <boost/asio/use_awaitable.hpp>
 #include <cerrno>
 #include <memory>
+
+#include "net/ready_wait.h"
 
 namespace yg::net {
 namespace asio = boost::asio;
 using tcp = asio::ip::tcp;
 
 namespace {
-constexpr auto use_tuple = asio::as_tuple(asio::use_awaitable);
 constexpr int kPipeSize = 1 << 20;
 
 class Pipe {
@@ -47,13 +46,6 @@ class Pipe {
   std::size_t capacity_ = 0;
 };
 
-// The watchdog's handler may run after the relay returned (when it fired just before the end),
-// so it reaches the socket through state the relay disarms on exit.
-struct Watch {
-  tcp::socket* waiting = nullptr;
-  bool fired = false;
-};
-
 }  // namespace
 
 asio::awaitable<SpliceOutcome> splice_relay(tcp::socket& from, tcp::socket& to, uint64_t n,
@@ -68,30 +60,9 @@ asio::awaitable<SpliceOutcome> splice_relay(tcp::socket& from, tcp::socket& to, 
   to.native_non_blocking(true, ec);
   const int in = from.native_handle();
   const int out = to.native_handle();
-  auto watch = std::make_shared<Watch>();
-  asio::steady_timer watchdog(co_await asio::this_coro::executor);
-  struct Disarm {
-    std::shared_ptr<Watch>& w;
-    ~Disarm() { w->waiting = nullptr; }
-  } disarm{watch};
-
-  // Waits until `s` is ready for `what`, or `idle` passes (then false).
-  auto wait = [&](tcp::socket& s, tcp::socket::wait_type what,
-                  SteadyClock::duration idle) -> asio::awaitable<bool> {
-    watch->waiting = &s;
-    watch->fired = false;
-    watchdog.expires_after(idle);
-    watchdog.async_wait([w = watch](boost::system::error_code e) {
-      if (!e && w->waiting != nullptr) {
-        w->fired = true;
-        boost::system::error_code ignored;
-        w->waiting->cancel(ignored);
-      }
-    });
-    auto [wec] = co_await s.async_wait(what, use_tuple);
-    watchdog.cancel();
-    watch->waiting = nullptr;
-    co_return !wec && !watch->fired;
+  ReadyWaiter waiter(co_await asio::this_coro::executor);
+  auto wait = [&](tcp::socket& s, tcp::socket::wait_type what, SteadyClock::duration idle) {
+    return waiter.wait(s, what, idle);
   };
 
   uint64_t remaining = n;   // still to read from `from`

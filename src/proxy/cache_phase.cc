@@ -20,6 +20,7 @@
 #include "proxy/error_response.h"
 #include "proxy/http_util.h"
 #include "proxy/range.h"
+#include "proxy/respond.h"
 #include "proxy/upstream.h"
 #include "router/path.h"
 
@@ -30,7 +31,6 @@ namespace http = beast::http;
 
 namespace {
 constexpr auto use_tuple = asio::as_tuple(asio::use_awaitable);
-constexpr auto kSendTimeout = std::chrono::seconds(60);
 constexpr int kMaxRounds = 4;  // lookups per request: a follower re-checks after each flight
 constexpr uint64_t kMiB = 1024 * 1024;
 constexpr std::chrono::seconds kRevalidationWindow{3600};
@@ -182,14 +182,7 @@ asio::awaitable<bool> write_error_from_cache(beast::tcp_stream& stream, Exchange
     res.set(http::field::content_range, content_range);
   }
   ex.error = e.message();
-  ex.status = res.result_int();
-  ex.mark_first_byte();
-  stream.expires_after(kSendTimeout);
-  auto [ec, n] = co_await http::async_write(stream, res, use_tuple);
-  if (!ec) {
-    ex.bytes_sent += res.body().size();
-  }
-  co_return !ec && keep_alive;
+  co_return co_await write_response(stream, ex, res) && keep_alive;
 }
 
 bool will_sendfile(const CacheRuntime& cr, uint64_t size) {
@@ -641,38 +634,12 @@ boost::json::object purge_json(std::string_view scope, const cache::LayerCounts&
   return o;
 }
 
-asio::awaitable<bool> reply_json(beast::tcp_stream& stream, Exchange& ex, http::status status,
-                                 const boost::json::object& body, bool keep_alive) {
-  http::response<http::string_body> res{status, ex.head->version};
-  set_common_headers(res, ex.request_id);
-  res.set(http::field::content_type, "application/json");
-  res.set(http::field::cache_control, "no-store");
-  res.body() = boost::json::serialize(body);
-  res.prepare_payload();
-  if (ex.head_only) {
-    strip_body_for_head(res);
-  }
-  res.keep_alive(keep_alive);
-  ex.status = res.result_int();
-  ex.mark_first_byte();
-  stream.expires_after(kSendTimeout);
-  auto [ec, n] = co_await http::async_write(stream, res, use_tuple);
-  if (!ec) {
-    ex.bytes_sent += res.body().size();
-  }
-  co_return !ec && keep_alive;
-}
-
 asio::awaitable<bool> reply_error(beast::tcp_stream& stream, Exchange& ex, errc code,
                                   bool keep_alive) {
   auto res = make_error_response(Error::of(code, Source::Downstream), ex.request_id,
                                  ex.head->version, keep_alive, ex.head_only);
-  ex.error = res.body().empty() ? std::string() : Error::of(code).message();
-  ex.status = res.result_int();
-  ex.mark_first_byte();
-  stream.expires_after(kSendTimeout);
-  auto [ec, n] = co_await http::async_write(stream, res, use_tuple);
-  co_return !ec && keep_alive;
+  ex.error = Error::of(code).message();
+  co_return co_await write_response(stream, ex, res) && keep_alive;
 }
 
 }  // namespace
@@ -775,13 +742,13 @@ asio::awaitable<std::optional<bool>> serve_cache_admin(beast::tcp_stream& stream
     }
     log::get("cache")->info("request_id={} cache purge scope={} bucket={} key={}: {} removed",
                             ex.request_id, scope, bucket, key, o["total"].as_uint64());
-    co_return co_await reply_json(stream, ex, http::status::ok, o, keep_alive);
+    co_return co_await serve_json(stream, ex, http::status::ok, o, keep_alive);
   }
   if (post) {
     co_return co_await reply_error(stream, ex, errc::method_not_allowed, keep_alive);
   }
   if (path == kStats) {
-    co_return co_await reply_json(stream, ex, http::status::ok, cache_stats_json(w.shared, rt),
+    co_return co_await serve_json(stream, ex, http::status::ok, cache_stats_json(w.shared, rt),
                                   keep_alive);
   }
   if (path.starts_with(std::string(kStats) + "/")) {
@@ -792,7 +759,7 @@ asio::awaitable<std::optional<bool>> serve_cache_admin(beast::tcp_stream& stream
     const auto totals = obs::metrics().totals();
     auto o = bucket_json(cr, bucket_totals(totals, bucket), bucket);
     o["bucket"] = bucket;
-    co_return co_await reply_json(stream, ex, http::status::ok, o, keep_alive);
+    co_return co_await serve_json(stream, ex, http::status::ok, o, keep_alive);
   }
   if (path == "/admin/cache/info") {
     std::string_view spec;
@@ -835,7 +802,7 @@ asio::awaitable<std::optional<bool>> serve_cache_admin(beast::tcp_stream& stream
     o["bucket"] = bucket;
     o["key"] = key;
     o["layers"] = std::move(layers);
-    co_return co_await reply_json(stream, ex, http::status::ok, o, keep_alive);
+    co_return co_await serve_json(stream, ex, http::status::ok, o, keep_alive);
   }
   co_return std::nullopt;
 }

@@ -16,6 +16,7 @@
 #include "proxy/error_response.h"
 #include "proxy/http_util.h"
 #include "proxy/observe.h"
+#include "proxy/respond.h"
 #include "proxy/upstream.h"
 #include "router/path.h"
 
@@ -32,26 +33,10 @@ using tcp = asio::ip::tcp;
 namespace {
 constexpr auto use_tuple = asio::as_tuple(asio::use_awaitable);
 constexpr std::size_t kReadChunk = 16 * 1024;
-constexpr auto kSendTimeout = std::chrono::seconds(60);
 
 std::string_view header_value(const net::RequestHead& h, http::field f) {
   auto it = h.fields.find(f);
   return it == h.fields.end() ? std::string_view{} : std::string_view(it->value());
-}
-
-// Writes a complete response; counts its body bytes once they are written.
-template <class Response>
-asio::awaitable<bool> write_response(beast::tcp_stream& stream, Exchange& ex, Response& res) {
-  stream.expires_after(kSendTimeout);
-  ex.status = res.result_int();
-  ex.mark_first_byte();
-  auto [ec, n] = co_await http::async_write(stream, res, use_tuple);
-  if constexpr (std::is_same_v<typename Response::body_type, http::string_body>) {
-    if (!ec) {
-      ex.bytes_sent += res.body().size();
-    }
-  }
-  co_return !ec;
 }
 
 // Errors that are refusals of the request itself, for yatagarasu_rejected_requests_total.
@@ -98,28 +83,6 @@ class InflightGuard {
  private:
   std::atomic<uint64_t>& n_;
 };
-
-// A small complete response from the proxy itself (health, metrics, admin), never cached.
-asio::awaitable<bool> serve_text(beast::tcp_stream& stream, Exchange& ex, http::status status,
-                                 std::string_view type, std::string body, bool keep_alive) {
-  http::response<http::string_body> res{status, ex.head->version};
-  set_common_headers(res, ex.request_id);
-  res.set(http::field::content_type, type);
-  res.set(http::field::cache_control, "no-store");
-  res.body() = std::move(body);
-  res.prepare_payload();
-  if (ex.head_only) {
-    strip_body_for_head(res);
-  }
-  res.keep_alive(keep_alive);
-  co_return co_await write_response(stream, ex, res) && keep_alive;
-}
-
-asio::awaitable<bool> serve_json(beast::tcp_stream& stream, Exchange& ex, http::status status,
-                                 const boost::json::object& body, bool keep_alive) {
-  co_return co_await serve_text(stream, ex, status, "application/json",
-                                boost::json::serialize(body), keep_alive);
-}
 
 asio::awaitable<bool> serve_health(beast::tcp_stream& stream, Exchange& ex, Worker& w,
                                    bool keep_alive) {
