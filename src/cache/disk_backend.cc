@@ -236,6 +236,9 @@ bool is_hex_name(std::string_view n, std::size_t len) {
          });
 }
 
+// Marks a directory as this layer's (see the constructor).
+constexpr const char* kMarker = ".yatagarasu-cache";
+
 [[noreturn]] void fail_dir(const std::filesystem::path& p, const char* what, int err) {
   throw std::runtime_error("disk cache: cannot " + std::string(what) + " " + p.string() + ": " +
                            std::strerror(err));
@@ -279,6 +282,26 @@ DiskBackend::DiskBackend(Token, const DiskBackendOptions& o)
     ::close(dir_fd_);
     fail_dir(p, what, err);
   };
+  // The restart scan deletes what it does not recognise, so it only works in a directory this
+  // layer made its own: an empty one (then marked) or one with the marker. A cache_dir pointed
+  // at anything else by mistake is refused, never wiped.
+  if (::faccessat(dir_fd_, kMarker, F_OK, 0) != 0) {
+    std::error_code iec;
+    const bool empty = std::filesystem::is_empty(opt_.dir, iec);
+    if (iec || !empty) {
+      pool_.join();
+      ::close(dir_fd_);
+      throw std::runtime_error(
+          "disk cache: " + opt_.dir.string() + " is not empty and has no " + kMarker +
+          " file: refusing to use it (the cache deletes files it does not recognise); point "
+          "cache.disk.cache_dir at an empty or dedicated directory");
+    }
+    const int m = ::openat(dir_fd_, kMarker, O_WRONLY | O_CREAT | O_CLOEXEC, 0644);
+    if (m < 0) {
+      fail(opt_.dir / kMarker, "create");
+    }
+    ::close(m);
+  }
   if (::mkdirat(dir_fd_, "tmp", 0755) != 0 && errno != EEXIST) {
     fail(opt_.dir / "tmp", "create");
   }
@@ -334,7 +357,8 @@ void DiskBackend::scan() {
       ::rewinddir(d);
       while (const dirent* de = ::readdir(d)) {
         struct stat st {};
-        if (::fstatat(dir_fd_, de->d_name, &st, AT_SYMLINK_NOFOLLOW) != 0 || S_ISDIR(st.st_mode)) {
+        if (::fstatat(dir_fd_, de->d_name, &st, AT_SYMLINK_NOFOLLOW) != 0 || S_ISDIR(st.st_mode) ||
+            std::string_view(de->d_name) == kMarker) {
           continue;
         }
         if (::unlinkat(dir_fd_, de->d_name, 0) == 0) {
@@ -679,7 +703,7 @@ std::optional<Hit> DiskBackend::open_hit(const std::string& key, const Digest& d
   e->meta.size = l.body_size;
   e->meta.stored = from_ns(l.stored_ns);
   e->meta.expires = from_ns(l.expires_ns);
-  if (l.body_size <= opt_.inline_body_bytes) {
+  if (opt_.inline_body_bytes > 0 && l.body_size <= opt_.inline_body_bytes) {
     // Small body: read it here (bytes the prefix read already holds, then the rest), so the
     // hit needs no second trip to a pool thread and holds no descriptor.
     const uint64_t have = buf.size() > l.body_offset

@@ -149,6 +149,32 @@ TEST(DiskBackend, ServesBodyThroughFileDescriptor) {
 }
 
 // Every Meta field comes back as stored, timestamps to the nanosecond; an empty body works.
+// The restart scan deletes what it does not recognise: a cache_dir that is neither empty nor
+// marked as a cache (a mistake in the config) is refused, and nothing in it is touched.
+TEST(DiskBackend, RefusesANonEmptyDirectoryThatIsNotACache) {
+  TempDir d;
+  fs::create_directories(d.path() / "data");
+  { std::ofstream(d.path() / "data" / "precious.txt") << "keep me"; }
+  { std::ofstream(d.path() / "notes.txt") << "keep me too"; }
+  try {
+    DiskBackend::open(options(d.path() / "data"));
+    FAIL() << "a non-empty directory without the marker was accepted";
+  } catch (const std::runtime_error& e) {
+    EXPECT_NE(std::string(e.what()).find("not empty"), std::string::npos) << e.what();
+  }
+  EXPECT_TRUE(fs::exists(d.path() / "data" / "precious.txt"));
+  // An empty (or missing) directory becomes a cache and is marked; reopening it works, and a
+  // stray file dropped into a marked cache is removed by the scan.
+  auto b = DiskBackend::open(options(d.path() / "cache"));
+  EXPECT_TRUE(fs::exists(d.path() / "cache" / ".yatagarasu-cache"));
+  b.reset();
+  { std::ofstream(d.path() / "cache" / "stray.bin") << "x"; }
+  b = DiskBackend::open(options(d.path() / "cache"));
+  EXPECT_FALSE(fs::exists(d.path() / "cache" / "stray.bin"));
+  EXPECT_TRUE(fs::exists(d.path() / "cache" / ".yatagarasu-cache"));
+  EXPECT_TRUE(fs::exists(d.path() / "notes.txt"));
+}
+
 TEST(DiskBackend, RoundTripsAllMetaFields) {
   TempDir d;
   auto b = DiskBackend::open(options(d.path()));
