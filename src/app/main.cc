@@ -132,7 +132,15 @@ void reload(yg::proxy::Server& server, const std::string& path) {
   try {
     auto rt = yg::proxy::build_runtime(std::move(*r.config), server.runtime().get());
     yg::log::init(rt->config.logging.level, json ? yg::log::Format::Json : yg::log::Format::Text);
-    server.swap_runtime(std::move(rt));
+    const auto before = server.runtime();
+    server.swap_runtime(rt);
+    if (auto* cache = server.cache()) {
+      // The cache key is the bucket's name: a bucket now fetching from another origin must not
+      // keep serving the old origin's objects.
+      for (const auto& name : yg::proxy::purge_changed_origins(*cache, *before, *rt)) {
+        lg->info("bucket {}: origin changed, its cached objects were purged", name);
+      }
+    }
     yg::obs::metrics().reload_result(true);
     lg->info("configuration reloaded from {} (generation {})", path,
              yg::obs::metrics().config_generation());

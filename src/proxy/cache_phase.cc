@@ -2,6 +2,9 @@
 
 #include <array>
 #include <boost/asio/as_tuple.hpp>
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/detached.hpp>
+#include <boost/asio/io_context.hpp>
 #include <boost/asio/use_awaitable.hpp>
 #include <boost/asio/write.hpp>
 #include <boost/beast/http/string_body.hpp>
@@ -643,6 +646,39 @@ asio::awaitable<bool> reply_error(beast::tcp_stream& stream, Exchange& ex, errc 
 }
 
 }  // namespace
+
+std::vector<std::string> purge_changed_origins(CacheRuntime& cr, const Runtime& before,
+                                               const Runtime& after) {
+  auto origin = [](const config::BucketConfig& b) {
+    std::vector<std::string> o;
+    for (const auto& r : b.s3.replicas) {
+      o.push_back(r.endpoint + '\n' + r.region + '\n' + r.bucket);
+    }
+    return o;
+  };
+  std::vector<std::string> changed;
+  for (const auto& nb : after.config.buckets) {
+    for (const auto& ob : before.config.buckets) {
+      if (ob.name == nb.name && origin(ob) != origin(nb)) {
+        changed.push_back(nb.name);
+      }
+    }
+  }
+  if (changed.empty()) {
+    return changed;
+  }
+  asio::io_context io;
+  asio::co_spawn(
+      io,
+      [](CacheRuntime& c, std::vector<std::string> names) -> asio::awaitable<void> {
+        for (const auto& n : names) {
+          co_await c.engine->remove_prefix(cache::bucket_prefix(n));
+        }
+      }(cr, changed),
+      asio::detached);
+  io.run();
+  return changed;
+}
 
 boost::json::object cache_stats_json(const Shared& shared, const Runtime& rt) {
   const CacheRuntime* cr = shared.cache.get();

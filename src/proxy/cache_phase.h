@@ -11,6 +11,8 @@
 #include <boost/beast/core/tcp_stream.hpp>
 #include <boost/json/object.hpp>
 #include <memory>
+#include <string>
+#include <vector>
 
 #include "cache/coalescer.h"
 #include "cache/tiered.h"
@@ -52,6 +54,12 @@ boost::asio::awaitable<std::optional<bool>> serve_cache_admin(boost::beast::tcp_
                                                               Exchange& ex, Worker& w,
                                                               std::string_view path,
                                                               bool keep_alive);
+
+// After a reload: purges the cached objects of every bucket whose origin (S3 bucket, region or
+// endpoint of any replica) changed, so the new configuration never serves the old origin's
+// objects. Blocks the calling (main) thread until done; returns the bucket names purged.
+std::vector<std::string> purge_changed_origins(CacheRuntime& cr, const Runtime& before,
+                                               const Runtime& after);
 
 // GET /admin/cache/stats as JSON (also used by the dashboard's stats).
 boost::json::object cache_stats_json(const Shared& shared, const Runtime& rt);

@@ -948,6 +948,15 @@ def test_reload_keeps_entries_and_applies_bucket_overrides(proxy_factory, s3, re
     assert_body(get(p, target("/c", key)), body, "HIT")
     assert s3_gets(relay, key) == 2
 
+    # Bucket "c" now fetches from another S3 bucket holding other bytes under the same key: the
+    # reload purges its cached objects, so the old origin's copy is never served again.
+    other_body = rand_bytes(8000)
+    put(s3, key, other_body, bucket=S3_B)
+    reload([relay_bucket(relay, s3, s3_bucket=S3_B), extra_bucket], 5)
+    assert_body(get(p, target("/c", key)), other_body, "MISS")
+    yg_procs.wait_until(lambda: "origin changed" in p.log_tail(200), timeout=5,
+                        what="the purge's log line")
+
 
 def test_protected_bucket_hits_need_a_token_and_stay_private(proxy_factory, s3, relay, keys):
     key = new_key("prot")
