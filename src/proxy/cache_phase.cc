@@ -84,11 +84,6 @@ std::optional<std::string_view> cacheable_version(const Exchange& ex) {
   return version.value_or(std::string_view{});
 }
 
-std::string_view field(const net::RequestHead& h, http::field f) {
-  auto it = h.fields.find(f);
-  return it == h.fields.end() ? std::string_view{} : std::string_view(it->value());
-}
-
 bool has_conditionals(const net::RequestHead& h) {
   for (auto f : {http::field::if_match, http::field::if_none_match, http::field::if_modified_since,
                  http::field::if_unmodified_since}) {
@@ -229,8 +224,8 @@ asio::awaitable<bool> serve_hit(beast::tcp_stream& stream, Exchange& ex, const C
   uint64_t length = m.size;
   http::status status = http::status::ok;
   std::string range_header;
-  if (auto range = field(h, http::field::range); !range.empty() && !ex.head_only) {
-    const auto if_range = field(h, http::field::if_range);
+  if (auto range = field_value(h.fields, http::field::range); !range.empty() && !ex.head_only) {
+    const auto if_range = field_value(h.fields, http::field::if_range);
     const bool range_applies =
         if_range.empty() ||
         (!m.etag.empty() && if_range == m.etag && !if_range.starts_with("W/")) ||

@@ -30,6 +30,11 @@ void set_common_headers(http::fields& f, std::string_view request_id) {
   f.set("X-Request-ID", request_id);
 }
 
+std::string_view field_value(const http::fields& f, http::field name) noexcept {
+  auto it = f.find(name);
+  return it == f.end() ? std::string_view{} : std::string_view(it->value());
+}
+
 bool is_forwarded_response_header(std::string_view name) noexcept {
   static constexpr std::string_view kExact[] = {
       "content-type",        "content-length",   "content-range", "content-encoding",

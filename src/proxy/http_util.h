@@ -19,6 +19,10 @@ void strip_body_for_head(boost::beast::http::response<boost::beast::http::string
 // Headers on every response the proxy writes: Date, Server, X-Request-ID (HTTP-4).
 void set_common_headers(boost::beast::http::fields& f, std::string_view request_id);
 
+// The value of `name` in `f` (the first, when repeated), or empty when absent.
+std::string_view field_value(const boost::beast::http::fields& f,
+                             boost::beast::http::field name) noexcept;
+
 // HTTP-6: response headers copied from S3 to the client.
 bool is_forwarded_response_header(std::string_view name) noexcept;
 

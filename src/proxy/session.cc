@@ -34,11 +34,6 @@ namespace {
 constexpr auto use_tuple = asio::as_tuple(asio::use_awaitable);
 constexpr std::size_t kReadChunk = 16 * 1024;
 
-std::string_view header_value(const net::RequestHead& h, http::field f) {
-  auto it = h.fields.find(f);
-  return it == h.fields.end() ? std::string_view{} : std::string_view(it->value());
-}
-
 // Errors that are refusals of the request itself, for yatagarasu_rejected_requests_total.
 constexpr std::pair<errc, obs::Rejection> kRejections[] = {
     {errc::bad_request, obs::Rejection::BadRequest},
@@ -118,10 +113,10 @@ asio::awaitable<bool> serve_options(beast::tcp_stream& stream, Exchange& ex, boo
   http::response<http::empty_body> res{http::status::no_content, ex.head->version};
   set_common_headers(res, ex.request_id);
   res.set(http::field::allow, "GET, HEAD, OPTIONS");
-  if (!header_value(*ex.head, http::field::origin).empty()) {
+  if (!field_value(ex.head->fields, http::field::origin).empty()) {
     res.set(http::field::access_control_allow_origin, "*");
     res.set(http::field::access_control_allow_methods, "GET, HEAD, OPTIONS");
-    auto req_headers = header_value(*ex.head, http::field::access_control_request_headers);
+    auto req_headers = field_value(ex.head->fields, http::field::access_control_request_headers);
     res.set(http::field::access_control_allow_headers,
             req_headers.empty() ? std::string_view("Authorization, Range, If-Match, "
                                                    "If-None-Match, If-Modified-Since, "
@@ -138,7 +133,7 @@ asio::awaitable<bool> serve_options(beast::tcp_stream& stream, Exchange& ex, boo
 std::optional<Error> authenticate(Exchange& ex, const auth::Authenticator& a, bool admin) {
   const net::RequestHead& h = *ex.head;
   auth::RequestView view;
-  view.authorization = header_value(h, http::field::authorization);
+  view.authorization = field_value(h.fields, http::field::authorization);
   view.header = [&h](std::string_view name) {
     auto it = h.fields.find(name);
     return it == h.fields.end() ? std::string_view{} : std::string_view(it->value());

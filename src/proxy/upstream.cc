@@ -23,6 +23,7 @@
 #include "proxy/error_response.h"
 #include "proxy/http_util.h"
 #include "proxy/range.h"
+#include "proxy/respond.h"
 #include "s3/errors.h"
 
 #ifndef YG_VERSION
@@ -39,7 +40,6 @@ constexpr auto use_tuple = asio::as_tuple(asio::use_awaitable);
 constexpr std::size_t kRelayChunk = 256 * 1024;   // per streaming request; bounds memory
 constexpr std::size_t kMaxErrorBody = 64 * 1024;  // S3 error XML we are willing to read
 constexpr uint64_t kSpliceMin = 256 * 1024;       // below this a pipe costs more than it saves
-constexpr auto kClientSendTimeout = std::chrono::seconds(60);
 
 // Resets the connection (RST, not FIN): for an HTTP/1.0 or close-delimited body a clean close
 // would read as the normal end of the body.
@@ -79,16 +79,7 @@ struct Context {
 
 template <class Response>
 asio::awaitable<bool> send_response(Context& c, Response& res) {
-  c.ex.status = res.result_int();
-  c.ex.mark_first_byte();
-  c.client.expires_after(kClientSendTimeout);
-  auto [ec, n] = co_await http::async_write(c.client, res, use_tuple);
-  if constexpr (std::is_same_v<typename Response::body_type, http::string_body>) {
-    if (!ec) {
-      c.ex.bytes_sent += res.body().size();
-    }
-  }
-  co_return !ec && c.keep_alive;
+  co_return co_await write_response(c.client, c.ex, res) && c.keep_alive;
 }
 
 // S3 could not answer (CACHE-8 serves a stale copy for these): unreachable, timed out, 5xx.
@@ -233,13 +224,9 @@ asio::awaitable<Attempt> exchange_on(Stream& up, net::ConnectionPtr& conn_ptr,
 
   if (status == 304 && c.plan != nullptr && !c.plan->if_none_match.empty()) {
     // Our revalidation (CACHE-8) succeeded: the cached copy is current. Nothing is relayed.
-    auto hv = [&](http::field f) {
-      auto it = ures.find(f);
-      return it == ures.end() ? std::string() : std::string(it->value());
-    };
-    c.plan->nm_cache_control = hv(http::field::cache_control);
-    c.plan->nm_expires = hv(http::field::expires);
-    c.plan->nm_date = hv(http::field::date);
+    c.plan->nm_cache_control = field_value(ures.base(), http::field::cache_control);
+    c.plan->nm_expires = field_value(ures.base(), http::field::expires);
+    c.plan->nm_date = field_value(ures.base(), http::field::date);
     c.plan->result = FetchPlan::Result::NotModified;
     if (parser.is_done() && parser.keep_alive()) {
       c.w.pool.give_back(c.replica.target, std::move(conn_ptr), c.ex.bucket->pool_size);
@@ -349,16 +336,12 @@ asio::awaitable<Attempt> exchange_on(Stream& up, net::ConnectionPtr& conn_ptr,
   Fill* fill = nullptr;
   if (c.plan != nullptr && c.plan->fill != nullptr && !c.ex.head_only) {
     Fill& f = *c.plan->fill;
-    auto hv = [&](http::field fl) {
-      auto it = ures.find(fl);
-      return it == ures.end() ? std::string_view{} : std::string_view(it->value());
-    };
     cache::ResponseFacts facts;
     facts.method = "GET";
     facts.status = status;
-    facts.cache_control = hv(http::field::cache_control);
-    facts.expires = hv(http::field::expires);
-    facts.date = hv(http::field::date);
+    facts.cache_control = field_value(ures.base(), http::field::cache_control);
+    facts.expires = field_value(ures.base(), http::field::expires);
+    facts.date = field_value(ures.base(), http::field::date);
     if (auto len = parser.content_length(); len && !parser.chunked()) {
       facts.content_length = *len;
     }
@@ -421,7 +404,7 @@ asio::awaitable<Attempt> exchange_on(Stream& up, net::ConnectionPtr& conn_ptr,
     res.body().size = 0;
     res.body().more = false;
     http::serializer<false, http::buffer_body> sr{res};
-    c.client.expires_after(kClientSendTimeout);
+    c.client.expires_after(kSendTimeout);
     c.ex.mark_first_byte();
     auto [ec, n] = co_await http::async_write_header(c.client, sr, use_tuple);
     c.ex.aborted_by_client = static_cast<bool>(ec);
@@ -437,7 +420,7 @@ asio::awaitable<Attempt> exchange_on(Stream& up, net::ConnectionPtr& conn_ptr,
   res.body().data = nullptr;
   res.body().more = true;
   http::serializer<false, http::buffer_body> sr{res};
-  c.client.expires_after(kClientSendTimeout);
+  c.client.expires_after(kSendTimeout);
   c.ex.mark_first_byte();
   auto [hwec, hwn] = co_await http::async_write_header(c.client, sr, use_tuple);
   if (hwec) {
@@ -462,7 +445,7 @@ asio::awaitable<Attempt> exchange_on(Stream& up, net::ConnectionPtr& conn_ptr,
           static_cast<std::size_t>(std::min<uint64_t>(conn.buffer.size(), remaining));
       if (fill == nullptr && remaining - buffered >= kSpliceMin) {
         if (buffered > 0) {
-          c.client.expires_after(kClientSendTimeout);
+          c.client.expires_after(kSendTimeout);
           auto [wec, wn] = co_await asio::async_write(
               c.client, asio::buffer(conn.buffer.data().data(), buffered), use_tuple);
           conn.buffer.consume(buffered);
@@ -473,7 +456,7 @@ asio::awaitable<Attempt> exchange_on(Stream& up, net::ConnectionPtr& conn_ptr,
         if (client_ok) {
           uint64_t moved = 0;
           const auto outcome = co_await net::splice_relay(up.socket(), c.client.socket(), remaining,
-                                                          timeout, kClientSendTimeout, moved);
+                                                          timeout, kSendTimeout, moved);
           c.ex.bytes_sent += moved;
           if (outcome == net::SpliceOutcome::Done) {
             remaining = 0;
@@ -513,7 +496,7 @@ asio::awaitable<Attempt> exchange_on(Stream& up, net::ConnectionPtr& conn_ptr,
       if (fill != nullptr) {
         fill->body.append(chunk.get(), n);
       }
-      c.client.expires_after(kClientSendTimeout);
+      c.client.expires_after(kSendTimeout);
       auto [wec, wn] =
           co_await asio::async_write(c.client, asio::buffer(chunk.get(), n), use_tuple);
       if (wec) {
@@ -564,7 +547,7 @@ asio::awaitable<Attempt> exchange_on(Stream& up, net::ConnectionPtr& conn_ptr,
       res.body().more = false;
     }
     const auto sending = res.body().size;
-    c.client.expires_after(kClientSendTimeout);
+    c.client.expires_after(kSendTimeout);
     auto [wec2, wn2] = co_await http::async_write(c.client, sr, use_tuple);
     if (wec2 && wec2 != http::error::need_buffer) {
       client_ok = false;  // the client went away: stop reading S3 (S3-3)

@@ -21,6 +21,7 @@
 #include <vector>
 
 #include "cache/policy.h"
+#include "support/run_coro.h"
 
 namespace yg::cache::conformance {
 namespace {
@@ -30,26 +31,19 @@ using namespace std::chrono_literals;
 
 // ---- driving the interface -------------------------------------------------------------------
 
-// Runs one operation to completion on a private io_context, as a worker would.
-template <class T>
-T run(asio::awaitable<T> op) {
-  asio::io_context io;
-  auto done = asio::co_spawn(io, std::move(op), asio::use_future);
-  io.run();
-  return done.get();
-}
+using test::run_coro;
 
 std::optional<Hit> get(CacheBackend& b, const std::string& key, SysTime now) {
-  return run(b.get(key, now));
+  return run_coro(b.get(key, now));
 }
 bool put(CacheBackend& b, const std::string& key, EntryPtr e) {
-  return run(b.put(key, std::move(e)));
+  return run_coro(b.put(key, std::move(e)));
 }
 bool remove(CacheBackend& b, const std::string& key) {
-  return run(b.remove(key));
+  return run_coro(b.remove(key));
 }
 std::size_t remove_prefix(CacheBackend& b, const std::string& prefix) {
-  return run(b.remove_prefix(prefix));
+  return run_coro(b.remove_prefix(prefix));
 }
 // Whether `key` is held, without a read (a read would change its standing for eviction).
 bool holds(const CacheBackend& b, const std::string& key) {

@@ -2,6 +2,7 @@
 // metadata round trip, exact accounting, LRU eviction, limits, TTL, restart, torn files, write
 // failures (a full tmpfs and RLIMIT_FSIZE), purges, concurrency.
 #include "cache/disk_backend.h"
+#include "support/run_coro.h"
 
 #include <fcntl.h>
 #include <sys/mount.h>
@@ -34,14 +35,7 @@ using std::chrono::seconds;
 // Later than the real clock: the restart scan (which uses it) must not find these expired.
 const SysTime t0{std::chrono::hours(24 * 365 * 130)};
 
-// Runs one coroutine to completion on a private io_context.
-template <class T>
-T run(asio::awaitable<T> a) {
-  asio::io_context io;
-  auto fut = asio::co_spawn(io, std::move(a), asio::use_future);
-  io.run();
-  return fut.get();
-}
+using test::run_coro;
 
 class TempDir {
  public:
@@ -121,7 +115,7 @@ TEST(DiskBackend, ServesBodyThroughFileDescriptor) {
   auto b = DiskBackend::open(options(d.path()));
   EXPECT_EQ(b->name(), "disk");
   const std::string body(100'000, 'q');
-  ASSERT_TRUE(run(b->put("/bucket/key", entry(body))));
+  ASSERT_TRUE(run_coro(b->put("/bucket/key", entry(body))));
   asio::io_context io;
   std::thread::id resumed;
   auto fut = asio::co_spawn(
@@ -140,7 +134,7 @@ TEST(DiskBackend, ServesBodyThroughFileDescriptor) {
   EXPECT_TRUE(h->entry->body.empty());
   EXPECT_EQ(h->file->size(), body.size());
   EXPECT_EQ(read_body(*h), body);
-  EXPECT_FALSE(run(b->get("/bucket/other", t0)).has_value());
+  EXPECT_FALSE(run_coro(b->get("/bucket/other", t0)).has_value());
   const auto st = b->stats();
   EXPECT_EQ(st.hits, 1u);
   EXPECT_EQ(st.misses, 1u);
@@ -182,8 +176,8 @@ TEST(DiskBackend, RoundTripsAllMetaFields) {
   auto m = std::const_pointer_cast<Entry>(e);
   m->meta.stored = t0 + std::chrono::nanoseconds(123456789);
   m->meta.expires = t0 + seconds(77) + std::chrono::nanoseconds(5);
-  ASSERT_TRUE(run(b->put("k", e)));
-  auto h = run(b->get("k", t0));
+  ASSERT_TRUE(run_coro(b->put("k", e)));
+  auto h = run_coro(b->get("k", t0));
   ASSERT_TRUE(h.has_value());
   const Meta& got = h->meta();
   EXPECT_EQ(got.headers, e->meta.headers);
@@ -196,8 +190,8 @@ TEST(DiskBackend, RoundTripsAllMetaFields) {
 
   auto empty = std::make_shared<Entry>();
   empty->meta.expires = t0 + seconds(5);
-  ASSERT_TRUE(run(b->put("empty", empty)));
-  auto h2 = run(b->get("empty", t0));
+  ASSERT_TRUE(run_coro(b->put("empty", empty)));
+  auto h2 = run_coro(b->get("empty", t0));
   ASSERT_TRUE(h2.has_value());
   EXPECT_EQ(h2->file->size(), 0u);
   EXPECT_TRUE(h2->meta().headers.empty());
@@ -208,23 +202,23 @@ TEST(DiskBackend, RoundTripsAllMetaFields) {
 TEST(DiskBackend, AccountsExactFileSizes) {
   TempDir d;
   auto b = DiskBackend::open(options(d.path()));
-  ASSERT_TRUE(run(b->put("a", entry(std::string(1000, 'a')))));
+  ASSERT_TRUE(run_coro(b->put("a", entry(std::string(1000, 'a')))));
   const auto size_a = fs::file_size(b->path_of("a"));
   EXPECT_EQ(b->stats().bytes, size_a);
-  ASSERT_TRUE(run(b->put("b", entry(std::string(5000, 'b')))));
+  ASSERT_TRUE(run_coro(b->put("b", entry(std::string(5000, 'b')))));
   EXPECT_EQ(b->stats().bytes, size_a + fs::file_size(b->path_of("b")));
-  ASSERT_TRUE(run(b->put("a", entry(std::string(3000, 'A')))));  // overwrite: counted once
+  ASSERT_TRUE(run_coro(b->put("a", entry(std::string(3000, 'A')))));  // overwrite: counted once
   const auto size_a2 = fs::file_size(b->path_of("a"));
   EXPECT_EQ(size_a2, size_a + 2000);
   EXPECT_EQ(b->stats().bytes, size_a2 + fs::file_size(b->path_of("b")));
   EXPECT_EQ(b->stats().items, 2u);
   EXPECT_EQ(files_on_disk(d.path()).second, b->stats().bytes);
-  EXPECT_EQ(read_body(*run(b->get("a", t0))), std::string(3000, 'A'));
-  EXPECT_TRUE(run(b->remove("a")));
-  EXPECT_FALSE(run(b->remove("a")));
+  EXPECT_EQ(read_body(*run_coro(b->get("a", t0))), std::string(3000, 'A'));
+  EXPECT_TRUE(run_coro(b->remove("a")));
+  EXPECT_FALSE(run_coro(b->remove("a")));
   EXPECT_FALSE(fs::exists(b->path_of("a")));
   EXPECT_EQ(b->stats().bytes, fs::file_size(b->path_of("b")));
-  EXPECT_TRUE(run(b->remove("b")));
+  EXPECT_TRUE(run_coro(b->remove("b")));
   EXPECT_EQ(b->stats().bytes, 0u);
   EXPECT_EQ(b->stats().items, 0u);
   EXPECT_EQ(b->stats().removals, 2u);
@@ -239,20 +233,20 @@ TEST(DiskBackend, EvictsLeastRecentlyUsed) {
   {
     TempDir probe;
     auto p = DiskBackend::open(options(probe.path()));
-    ASSERT_TRUE(run(p->put("k0", entry(std::string(4000, 'x')))));
+    ASSERT_TRUE(run_coro(p->put("k0", entry(std::string(4000, 'x')))));
     one = p->stats().bytes;
   }
   auto b = DiskBackend::open(options(d.path(), 3 * one + 10));
   for (const char* k : {"k0", "k1", "k2"}) {
-    ASSERT_TRUE(run(b->put(k, entry(std::string(4000, 'x')))));
+    ASSERT_TRUE(run_coro(b->put(k, entry(std::string(4000, 'x')))));
   }
-  ASSERT_TRUE(run(b->get("k0", t0)).has_value());  // k0 is now the most recent
-  ASSERT_TRUE(run(b->put("k3", entry(std::string(4000, 'x')))));
-  EXPECT_TRUE(run(b->get("k0", t0)).has_value());
-  EXPECT_FALSE(run(b->get("k1", t0)).has_value());
+  ASSERT_TRUE(run_coro(b->get("k0", t0)).has_value());  // k0 is now the most recent
+  ASSERT_TRUE(run_coro(b->put("k3", entry(std::string(4000, 'x')))));
+  EXPECT_TRUE(run_coro(b->get("k0", t0)).has_value());
+  EXPECT_FALSE(run_coro(b->get("k1", t0)).has_value());
   EXPECT_FALSE(fs::exists(b->path_of("k1")));
-  EXPECT_TRUE(run(b->get("k2", t0)).has_value());
-  EXPECT_TRUE(run(b->get("k3", t0)).has_value());
+  EXPECT_TRUE(run_coro(b->get("k2", t0)).has_value());
+  EXPECT_TRUE(run_coro(b->get("k3", t0)).has_value());
   const auto st = b->stats();
   EXPECT_EQ(st.evictions, 1u);
   EXPECT_EQ(st.items, 3u);
@@ -264,13 +258,13 @@ TEST(DiskBackend, EvictsLeastRecentlyUsed) {
 TEST(DiskBackend, RefusesOversizedEntries) {
   TempDir d;
   auto b = DiskBackend::open(options(d.path(), 20'000, 10'000));
-  EXPECT_FALSE(run(b->put("big", entry(std::string(10'001, 'x')))));
-  EXPECT_TRUE(run(b->put("limit", entry(std::string(10'000, 'x')))));
+  EXPECT_FALSE(run_coro(b->put("big", entry(std::string(10'001, 'x')))));
+  EXPECT_TRUE(run_coro(b->put("limit", entry(std::string(10'000, 'x')))));
   auto b2 = DiskBackend::open(options(d.path() / "small", 5'000, 10'000));
-  EXPECT_FALSE(run(b2->put("over-capacity", entry(std::string(6'000, 'x')))));
+  EXPECT_FALSE(run_coro(b2->put("over-capacity", entry(std::string(6'000, 'x')))));
   EXPECT_EQ(b->stats().rejected, 1u);
   EXPECT_EQ(b2->stats().rejected, 1u);
-  EXPECT_FALSE(run(b->get("big", t0)).has_value());
+  EXPECT_FALSE(run_coro(b->get("big", t0)).has_value());
   EXPECT_EQ(b2->stats().errors, 0u);
 }
 
@@ -280,10 +274,10 @@ TEST(DiskBackend, ExpiresAfterTtlPlusGrace) {
   auto o = options(d.path());
   o.stale_grace = seconds(10);
   auto b = DiskBackend::open(o);
-  ASSERT_TRUE(run(b->put("k", entry("body", t0 + seconds(5)))));
-  EXPECT_TRUE(run(b->get("k", t0 + seconds(4))).has_value());
-  EXPECT_TRUE(run(b->get("k", t0 + seconds(14))).has_value());  // stale, within grace
-  EXPECT_FALSE(run(b->get("k", t0 + seconds(15))).has_value());
+  ASSERT_TRUE(run_coro(b->put("k", entry("body", t0 + seconds(5)))));
+  EXPECT_TRUE(run_coro(b->get("k", t0 + seconds(4))).has_value());
+  EXPECT_TRUE(run_coro(b->get("k", t0 + seconds(14))).has_value());  // stale, within grace
+  EXPECT_FALSE(run_coro(b->get("k", t0 + seconds(15))).has_value());
   const auto st = b->stats();
   EXPECT_EQ(st.expirations, 1u);
   EXPECT_EQ(st.items, 0u);
@@ -300,8 +294,8 @@ TEST(DiskBackend, RestartRebuildsIndex) {
   {
     auto b = DiskBackend::open(options(d.path()));
     for (int i = 0; i < 50; ++i) {
-      ASSERT_TRUE(
-          run(b->put("/b/key" + std::to_string(i), entry(std::string(100 + i, 'a' + i % 26)))));
+      ASSERT_TRUE(run_coro(
+          b->put("/b/key" + std::to_string(i), entry(std::string(100 + i, 'a' + i % 26)))));
     }
     before = b->stats();
   }
@@ -313,7 +307,7 @@ TEST(DiskBackend, RestartRebuildsIndex) {
   EXPECT_EQ(b->stats().items, 50u);
   EXPECT_EQ(b->stats().bytes, before.bytes);
   for (int i = 0; i < 50; ++i) {
-    auto h = run(b->get("/b/key" + std::to_string(i), t0));
+    auto h = run_coro(b->get("/b/key" + std::to_string(i), t0));
     ASSERT_TRUE(h.has_value()) << i;
     EXPECT_EQ(read_body(*h), std::string(100 + i, 'a' + i % 26));
     EXPECT_EQ(h->meta().etag, "\"0123abcd\"");
@@ -342,9 +336,9 @@ TEST(DiskBackend, StartupDropsTornOrphanAndExpiredFiles) {
   {
     auto b = DiskBackend::open(options(d.path()));
     for (const char* k : {"truncated", "bad-header", "bad-trailer", "good"}) {
-      ASSERT_TRUE(run(b->put(k, entry(std::string(3000, 'z'), future))));
+      ASSERT_TRUE(run_coro(b->put(k, entry(std::string(3000, 'z'), future))));
     }
-    ASSERT_TRUE(run(b->put("expired", entry("old", past))));
+    ASSERT_TRUE(run_coro(b->put("expired", entry("old", past))));
     truncated = b->path_of("truncated");
     bad_header = b->path_of("bad-header");
     bad_trailer = b->path_of("bad-trailer");
@@ -376,7 +370,7 @@ TEST(DiskBackend, StartupDropsTornOrphanAndExpiredFiles) {
   EXPECT_TRUE(fs::exists(d.path() / "someone-elses-dir"));
   EXPECT_EQ(tmp_files(d.path()), 0u);
   EXPECT_EQ(b->stats().bytes, fs::file_size(good));
-  auto h = run(b->get("good", SysClock::now()));
+  auto h = run_coro(b->get("good", SysClock::now()));
   ASSERT_TRUE(h.has_value());
   EXPECT_EQ(read_body(*h), std::string(3000, 'z'));
 }
@@ -393,7 +387,7 @@ TEST(DiskBackend, SurvivesKillDuringWrites) {
     ::close(ready[0]);
     auto b = DiskBackend::open(options(d.path(), 1ull << 30, 8 << 20));
     for (int i = 0;; ++i) {
-      run(b->put("k" + std::to_string(i % 64), entry(std::string(256 * 1024, 'a' + i % 26))));
+      run_coro(b->put("k" + std::to_string(i % 64), entry(std::string(256 * 1024, 'a' + i % 26))));
       if (i == 8) {
         (void)!::write(ready[1], "x", 1);
       }
@@ -415,7 +409,7 @@ TEST(DiskBackend, SurvivesKillDuringWrites) {
   EXPECT_EQ(tmp_files(d.path()), 0u);
   EXPECT_EQ(files_on_disk(d.path()).second, b->stats().bytes);
   for (int i = 0; i < 64; ++i) {
-    if (auto h = run(b->get("k" + std::to_string(i), t0))) {
+    if (auto h = run_coro(b->get("k" + std::to_string(i), t0))) {
       const std::string body = read_body(*h);
       ASSERT_EQ(body.size(), 256u * 1024);
       EXPECT_EQ(body.find_first_not_of(body[0]), std::string::npos) << i;
@@ -427,9 +421,9 @@ TEST(DiskBackend, SurvivesKillDuringWrites) {
 TEST(DiskBackend, DetectsFileDamagedAtRuntime) {
   TempDir d;
   auto b = DiskBackend::open(options(d.path()));
-  ASSERT_TRUE(run(b->put("k", entry(std::string(2000, 'k')))));
+  ASSERT_TRUE(run_coro(b->put("k", entry(std::string(2000, 'k')))));
   fs::resize_file(b->path_of("k"), 500);
-  EXPECT_FALSE(run(b->get("k", t0)).has_value());
+  EXPECT_FALSE(run_coro(b->get("k", t0)).has_value());
   EXPECT_EQ(b->stats().errors, 1u);
   EXPECT_EQ(b->stats().items, 0u);
   EXPECT_EQ(b->stats().bytes, 0u);
@@ -440,19 +434,19 @@ TEST(DiskBackend, DetectsFileDamagedAtRuntime) {
 TEST(DiskBackend, HitSurvivesRemoval) {
   TempDir d;
   auto b = DiskBackend::open(options(d.path()));
-  ASSERT_TRUE(run(b->put("k", entry(std::string(9000, 'r')))));
-  auto h = run(b->get("k", t0));
+  ASSERT_TRUE(run_coro(b->put("k", entry(std::string(9000, 'r')))));
+  auto h = run_coro(b->get("k", t0));
   ASSERT_TRUE(h.has_value());
-  ASSERT_TRUE(run(b->remove("k")));
+  ASSERT_TRUE(run_coro(b->remove("k")));
   EXPECT_FALSE(fs::exists(b->path_of("k")));
   EXPECT_EQ(read_body(*h), std::string(9000, 'r'));
 }
 
 // Checks that a failed put leaves nothing behind and the backend keeps serving.
 void expect_failed_put_is_harmless(DiskBackend& b, const fs::path& dir, std::string big) {
-  ASSERT_TRUE(run(b.put("small", entry("small body"))));
+  ASSERT_TRUE(run_coro(b.put("small", entry("small body"))));
   const auto bytes = b.stats().bytes;
-  EXPECT_FALSE(run(b.put("big", entry(std::move(big)))));
+  EXPECT_FALSE(run_coro(b.put("big", entry(std::move(big)))));
   const auto st = b.stats();
   EXPECT_EQ(st.errors, 1u);
   EXPECT_EQ(st.rejected, 1u);
@@ -460,12 +454,12 @@ void expect_failed_put_is_harmless(DiskBackend& b, const fs::path& dir, std::str
   EXPECT_EQ(st.bytes, bytes);
   EXPECT_EQ(tmp_files(dir), 0u);
   EXPECT_FALSE(fs::exists(b.path_of("big")));
-  EXPECT_FALSE(run(b.get("big", t0)).has_value());
-  auto h = run(b.get("small", t0));
+  EXPECT_FALSE(run_coro(b.get("big", t0)).has_value());
+  auto h = run_coro(b.get("small", t0));
   ASSERT_TRUE(h.has_value());
   EXPECT_EQ(read_body(*h), "small body");
-  EXPECT_TRUE(run(b.put("small2", entry("still works"))));
-  EXPECT_TRUE(run(b.get("small2", t0)).has_value());
+  EXPECT_TRUE(run_coro(b.put("small2", entry("still works"))));
+  EXPECT_TRUE(run_coro(b.get("small2", t0)).has_value());
 }
 
 // ENOSPC on a full 256 KiB tmpfs (we run as root); falls back to EFBIG via RLIMIT_FSIZE when
@@ -514,15 +508,15 @@ TEST(DiskBackend, RemovesByPrefix) {
   TempDir d;
   auto b = DiskBackend::open(options(d.path()));
   for (const char* k : {"/b1/x", "/b1/y", "/b2/z", "/b10/w"}) {
-    ASSERT_TRUE(run(b->put(k, entry(k))));
+    ASSERT_TRUE(run_coro(b->put(k, entry(k))));
   }
   EXPECT_EQ(b->usage("/b1/").items, 2u);
-  EXPECT_EQ(run(b->remove_prefix("/b1/")), 2u);
-  EXPECT_FALSE(run(b->get("/b1/x", t0)).has_value());
-  EXPECT_TRUE(run(b->get("/b10/w", t0)).has_value());
+  EXPECT_EQ(run_coro(b->remove_prefix("/b1/")), 2u);
+  EXPECT_FALSE(run_coro(b->get("/b1/x", t0)).has_value());
+  EXPECT_TRUE(run_coro(b->get("/b10/w", t0)).has_value());
   EXPECT_EQ(files_on_disk(d.path()).first, 2u);
   EXPECT_EQ(b->usage("").bytes, b->stats().bytes);
-  EXPECT_EQ(run(b->remove_prefix("")), 2u);
+  EXPECT_EQ(run_coro(b->remove_prefix("")), 2u);
   EXPECT_EQ(b->stats().items, 0u);
   EXPECT_EQ(b->stats().bytes, 0u);
   EXPECT_EQ(b->stats().removals, 4u);

@@ -10,6 +10,7 @@
 #include <thread>
 
 #include "cache/memory_backend.h"
+#include "support/run_coro.h"
 
 namespace yg::cache {
 namespace {
@@ -18,13 +19,7 @@ using namespace std::chrono_literals;
 
 const SysTime t0{std::chrono::hours(24 * 365 * 50)};
 
-template <class T>
-T run(asio::awaitable<T> a) {
-  asio::io_context io;
-  auto f = asio::co_spawn(io, std::move(a), asio::use_future);
-  io.run();
-  return f.get();
-}
+using test::run_coro;
 
 EntryPtr entry(std::string body, SysTime expires = t0 + 3600s) {
   auto e = std::make_shared<Entry>();
@@ -75,11 +70,11 @@ void settle(const TieredCache& t) {
 TEST(TieredCache, PutWritesFirstLayerAtOnceAndTheOthersBehind) {
   auto fast = memory(), slow = memory();
   TieredCache t({fast, slow});
-  EXPECT_TRUE(run(t.put("k", entry("hello"))));
+  EXPECT_TRUE(run_coro(t.put("k", entry("hello"))));
   EXPECT_NE(fast->get_now("k", t0), nullptr) << "the first layer is written before put returns";
   settle(t);
   EXPECT_NE(slow->get_now("k", t0), nullptr);
-  auto l = run(t.get("k", t0));
+  auto l = run_coro(t.get("k", t0));
   ASSERT_TRUE(l);
   EXPECT_EQ(l->layer, 0u);
   EXPECT_EQ(l->hit.entry->body, "hello");
@@ -89,7 +84,7 @@ TEST(TieredCache, LowerLayerHitIsServedAndPromoted) {
   auto fast = memory(), slow = memory();
   TieredCache t({fast, slow});
   ASSERT_TRUE(slow->put_now("k", entry("from below")));
-  auto l = run(t.get("k", t0));
+  auto l = run_coro(t.get("k", t0));
   ASSERT_TRUE(l);
   EXPECT_EQ(l->layer, 1u);
   EXPECT_EQ(l->hit.entry->body, "from below");
@@ -97,13 +92,13 @@ TEST(TieredCache, LowerLayerHitIsServedAndPromoted) {
   auto promoted = fast->get_now("k", t0);
   ASSERT_NE(promoted, nullptr);
   EXPECT_EQ(promoted->body, "from below");
-  EXPECT_EQ(run(t.get("k", t0))->layer, 0u);
+  EXPECT_EQ(run_coro(t.get("k", t0))->layer, 0u);
 }
 
 TEST(TieredCache, FullWriteQueueDropsAndCountsWithoutBlocking) {
   auto fast = memory(), slow = memory();
   TieredCache t({fast, slow}, /*write_queue_limit=*/0);
-  EXPECT_TRUE(run(t.put("k", entry("x"))));
+  EXPECT_TRUE(run_coro(t.put("k", entry("x"))));
   EXPECT_EQ(t.write_queue_dropped(), 1u);
   EXPECT_EQ(slow->get_now("k", t0), nullptr);
   EXPECT_NE(fast->get_now("k", t0), nullptr);
@@ -112,14 +107,14 @@ TEST(TieredCache, FullWriteQueueDropsAndCountsWithoutBlocking) {
 TEST(TieredCache, FailingLayerIsAMiss) {
   auto fast = memory();
   TieredCache t({std::make_shared<BrokenBackend>(), fast});
-  EXPECT_FALSE(run(t.put("k", entry("x"))));  // the first layer failed
+  EXPECT_FALSE(run_coro(t.put("k", entry("x"))));  // the first layer failed
   settle(t);
   EXPECT_GE(t.errors(), 1u);
-  auto l = run(t.get("k", t0));
+  auto l = run_coro(t.get("k", t0));
   ASSERT_TRUE(l) << "the broken layer's failure falls through to the next";
   EXPECT_EQ(l->layer, 1u);
-  EXPECT_EQ(run(t.get("absent", t0)), std::nullopt);
-  auto counts = run(t.remove_prefix(""));
+  EXPECT_EQ(run_coro(t.get("absent", t0)), std::nullopt);
+  auto counts = run_coro(t.remove_prefix(""));
   ASSERT_EQ(counts.size(), 2u);
   EXPECT_EQ(counts[0], (std::pair<std::string, std::size_t>{"broken", 0}));
   EXPECT_EQ(counts[1], (std::pair<std::string, std::size_t>{"memory", 1}));
@@ -130,23 +125,23 @@ TEST(TieredCache, ExpiredEntriesAreReturnedWithinTheGraceForTheCallerToJudge) {
   o.stale_grace = 30s;
   auto m = std::make_shared<MemoryBackend>(o);
   TieredCache t({m});
-  ASSERT_TRUE(run(t.put("k", entry("old", t0 + 10s))));
-  auto stale = run(t.get("k", t0 + 20s));
+  ASSERT_TRUE(run_coro(t.put("k", entry("old", t0 + 10s))));
+  auto stale = run_coro(t.get("k", t0 + 20s));
   ASSERT_TRUE(stale);
   EXPECT_FALSE(stale->hit.meta().fresh(t0 + 20s));
-  EXPECT_EQ(run(t.get("k", t0 + 41s)), std::nullopt);
+  EXPECT_EQ(run_coro(t.get("k", t0 + 41s)), std::nullopt);
 }
 
 TEST(TieredCache, PurgeCountsPerLayer) {
   auto a = memory(), b = memory();
   TieredCache t({a, b});
-  run(t.put("1:bk", entry("1")));
-  run(t.put("1:bj", entry("2")));
-  run(t.put("2:bb", entry("3")));
+  run_coro(t.put("1:bk", entry("1")));
+  run_coro(t.put("1:bj", entry("2")));
+  run_coro(t.put("2:bb", entry("3")));
   settle(t);
-  auto counts = run(t.remove_prefix("1:b"));
+  auto counts = run_coro(t.remove_prefix("1:b"));
   EXPECT_EQ(counts, (LayerCounts{{"memory", 2}, {"memory", 2}}));
-  EXPECT_TRUE(run(t.get("2:bb", t0)));
+  EXPECT_TRUE(run_coro(t.get("2:bb", t0)));
 }
 
 }  // namespace
