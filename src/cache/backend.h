@@ -109,11 +109,18 @@ class CacheBackend {
   // many were removed.
   virtual boost::asio::awaitable<std::size_t> remove_prefix(std::string prefix) = 0;
 
+  // This instance's counters. items/bytes/capacity_bytes are exact for a layer that owns its
+  // storage (memory, disk); a shared layer (shared() == true) reports the figures of its last
+  // usage("") walk, since other instances change its contents.
   virtual LayerStats stats() const = 0;
 
   // Items and bytes held under keys starting with `prefix` (admin stats per bucket). May walk
-  // the whole index: not for the request path.
-  virtual Usage usage(std::string_view prefix) const = 0;
+  // the whole index (or, for Redis, SCAN the keyspace): not for the request path.
+  virtual boost::asio::awaitable<Usage> usage(std::string prefix) = 0;
+
+  // Whether other instances share this layer's contents (Redis): a purge received from another
+  // instance skips it (that instance already purged it), and its capacity is the server's own.
+  virtual bool shared() const noexcept { return false; }
 };
 
 using BackendPtr = std::shared_ptr<CacheBackend>;

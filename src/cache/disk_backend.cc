@@ -907,7 +907,11 @@ LayerStats DiskBackend::stats() const {
   return l;
 }
 
-Usage DiskBackend::usage(std::string_view prefix) const {
+asio::awaitable<Usage> DiskBackend::usage(std::string prefix) {
+  co_return usage_now(prefix);
+}
+
+Usage DiskBackend::usage_now(std::string_view prefix) const {
   Usage u;
   for (const auto& sp : shards_) {
     std::lock_guard lk(sp->mu);

@@ -100,7 +100,9 @@ class DiskBackend final : public CacheBackend {
   boost::asio::awaitable<bool> remove(std::string key) override;
   boost::asio::awaitable<std::size_t> remove_prefix(std::string prefix) override;
   LayerStats stats() const override;
-  Usage usage(std::string_view prefix) const override;
+  boost::asio::awaitable<Usage> usage(std::string prefix) override;
+  // Walks the in-memory index (no file I/O), synchronously.
+  Usage usage_now(std::string_view prefix) const;
 
   const DiskStartupReport& startup_report() const noexcept { return report_; }
   // The file that holds (or would hold) `key`.

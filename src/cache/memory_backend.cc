@@ -17,6 +17,10 @@ boost::asio::awaitable<bool> MemoryBackend::remove(std::string key) {
   co_return store_.remove(key);
 }
 
+boost::asio::awaitable<Usage> MemoryBackend::usage(std::string prefix) {
+  co_return store_.usage(prefix);
+}
+
 boost::asio::awaitable<std::size_t> MemoryBackend::remove_prefix(std::string prefix) {
   co_return store_.remove_if([&](std::string_view k) { return k.starts_with(prefix); });
 }

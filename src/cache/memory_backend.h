@@ -25,7 +25,8 @@ class MemoryBackend final : public CacheBackend {
   boost::asio::awaitable<bool> remove(std::string key) override;
   boost::asio::awaitable<std::size_t> remove_prefix(std::string prefix) override;
   LayerStats stats() const override;
-  Usage usage(std::string_view prefix) const override { return store_.usage(prefix); }
+  boost::asio::awaitable<Usage> usage(std::string prefix) override;
+  Usage usage_now(std::string_view prefix) const { return store_.usage(prefix); }
 
   // The synchronous forms (the tiered engine's fast path for a memory first layer).
   EntryPtr get_now(std::string_view key, SysTime now) { return store_.get(key, now); }

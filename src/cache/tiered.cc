@@ -1,5 +1,7 @@
 #include "cache/tiered.h"
 
+#include <thread>
+
 #include <unistd.h>
 
 #include <boost/asio/co_spawn.hpp>
@@ -39,6 +41,13 @@ TieredCache::TieredCache(std::vector<BackendPtr> layers, std::size_t write_queue
 }
 
 TieredCache::~TieredCache() {
+  // Let the queued writes finish (bounded), then stop the pool: a layer's idle connections (the
+  // Redis layer's pooled reads) are work that would keep join() waiting forever.
+  const auto until = SteadyClock::now() + std::chrono::seconds(5);
+  while (pending_.load() != 0 && SteadyClock::now() < until) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(2));
+  }
+  bg_.stop();
   bg_.join();
 }
 
@@ -67,9 +76,25 @@ asio::awaitable<std::optional<Lookup>> TieredCache::get(const std::string& key, 
   co_return std::nullopt;
 }
 
-asio::awaitable<bool> TieredCache::put(std::string key, EntryPtr e) {
+asio::awaitable<bool> TieredCache::put(std::string key, EntryPtr e, Write how) {
   if (layers_.empty()) {
     co_return false;
+  }
+  if (how == Write::Through) {
+    bool first = false;
+    for (std::size_t i = 0; i < layers_.size(); ++i) {
+      bool ok = false;
+      try {
+        ok = co_await layers_[i]->put(key, e);
+      } catch (const std::exception& ex) {
+        ++errors_;
+        log::get("cache")->warn("{} layer store failed: {}", layers_[i]->name(), ex.what());
+      }
+      if (i == 0) {
+        first = ok;
+      }
+    }
+    co_return first;
   }
   bool stored = false;
   if (memory_first_ != nullptr) {
@@ -164,10 +189,13 @@ asio::awaitable<void> TieredCache::remove(std::string key) {
   }
 }
 
-asio::awaitable<LayerCounts> TieredCache::remove_prefix(std::string prefix) {
+asio::awaitable<LayerCounts> TieredCache::remove_prefix(std::string prefix, bool local_only) {
   ++generation_;
   LayerCounts out;
   for (const auto& l : layers_) {
+    if (local_only && l->shared()) {
+      continue;
+    }
     std::size_t n = 0;
     try {
       n = co_await l->remove_prefix(prefix);

@@ -44,12 +44,17 @@ class TieredCache {
 
   // `key` must stay valid until the lookup completes (the caller's, across its co_await).
   boost::asio::awaitable<std::optional<Lookup>> get(const std::string& key, SysTime now);
+  // Write::Behind: the first layer now, the others through the background queue. Write::Through:
+  // every layer, in order, before completing (a fill other instances are waiting for in Redis).
+  enum class Write : uint8_t { Behind, Through };
   // true when the first layer stored it.
-  boost::asio::awaitable<bool> put(std::string key, EntryPtr e);
+  boost::asio::awaitable<bool> put(std::string key, EntryPtr e, Write how = Write::Behind);
   // A file-backed hit's metadata and body as an in-memory entry (read on the engine's threads).
   // nullptr when the file could not be read.
   boost::asio::awaitable<EntryPtr> load_body(const Hit& h);
-  boost::asio::awaitable<LayerCounts> remove_prefix(std::string prefix);
+  // Every layer, or only the layers this instance owns (`local_only`: a purge another instance
+  // already applied to the shared Redis layer).
+  boost::asio::awaitable<LayerCounts> remove_prefix(std::string prefix, bool local_only = false);
   // Removes exactly `key` from every layer.
   boost::asio::awaitable<void> remove(std::string key);
 

@@ -229,6 +229,16 @@ struct RedisCacheConfig {
   uint32_t redis_db = 0;
   std::string redis_key_prefix = "yatagarasu:";
   uint64_t redis_ttl_seconds = 3600;
+  // Extensions (docs/REDIS.md).
+  std::string redis_username;  // ACL user; else the URL's user, else none
+  uint64_t pool_size = 2;      // connections per worker per Redis node
+  uint64_t connect_timeout_ms = 1000;
+  uint64_t command_timeout_ms = 250;
+  uint64_t max_value_size_mb = 64;   // larger objects are not stored in Redis
+  std::vector<std::string> cluster;  // "host:port" seed nodes: Redis Cluster mode
+  std::string tls_ca_file;           // rediss://: the CA bundle to verify the server with
+  bool purge_propagation = true;  // publish admin purges to, and apply them from, other instances
+  uint64_t fill_lock_ms = 5000;   // cross-instance coalescing lock (0: off)
 };
 
 struct CacheConfig {

@@ -321,6 +321,15 @@ void cache(Writer& w, const CacheConfig& c) {
   w.kv("redis_db", c.redis.redis_db);
   w.kv("redis_key_prefix", c.redis.redis_key_prefix);
   w.kv("redis_ttl_seconds", c.redis.redis_ttl_seconds);
+  w.kv("redis_username", c.redis.redis_username);
+  w.kv("pool_size", c.redis.pool_size);
+  w.kv("connect_timeout_ms", c.redis.connect_timeout_ms);
+  w.kv("command_timeout_ms", c.redis.command_timeout_ms);
+  w.kv("max_value_size_mb", c.redis.max_value_size_mb);
+  w.list("cluster", c.redis.cluster);
+  w.kv("tls_ca_file", c.redis.tls_ca_file);
+  w.kv("purge_propagation", c.redis.purge_propagation);
+  w.kv("fill_lock_ms", c.redis.fill_lock_ms);
   w.end();
   w.end();
 }

@@ -121,6 +121,21 @@ void parse_cache(MapReader& m, CacheConfig& c) {
     r.get_uint("redis_db", c.redis.redis_db, 0, 65535);
     r.get_string("redis_key_prefix", c.redis.redis_key_prefix);
     r.get_uint("redis_ttl_seconds", c.redis.redis_ttl_seconds, 1);
+    r.get_string("redis_username", c.redis.redis_username);
+    r.get_uint("pool_size", c.redis.pool_size, 1, 64);
+    r.get_uint("connect_timeout_ms", c.redis.connect_timeout_ms, 1, 60000);
+    r.get_uint("command_timeout_ms", c.redis.command_timeout_ms, 1, 60000);
+    r.get_uint("max_value_size_mb", c.redis.max_value_size_mb, 1, 512);
+    if (r.get_string_list("cluster", c.redis.cluster)) {
+      for (std::size_t i = 0; i < c.redis.cluster.size(); ++i) {
+        if (auto err = check_host_port(c.redis.cluster[i])) {
+          r.error_at("cluster", "[" + std::to_string(i) + "] " + *err);
+        }
+      }
+    }
+    r.get_string("tls_ca_file", c.redis.tls_ca_file);
+    r.get_bool("purge_propagation", c.redis.purge_propagation);
+    r.get_uint("fill_lock_ms", c.redis.fill_lock_ms, 0, 600000);
   });
   std::vector<std::string> layers;
   if (m.get_string_list("cache_layers", layers)) {

@@ -420,8 +420,11 @@ void validate_cache(const CacheConfig& c, ParseContext& ctx) {
       ctx.rule_error(p, "the redis layer needs cache.redis.enabled: true");
     }
   }
-  if (c.redis.enabled && c.redis.redis_url.empty()) {
-    ctx.rule_error("cache.redis.redis_url", "required when redis is enabled");
+  if (c.redis.enabled && c.redis.redis_url.empty() && c.redis.cluster.empty()) {
+    ctx.rule_error("cache.redis.redis_url", "required when redis is enabled (or cluster)");
+  }
+  if (c.redis.enabled && !c.redis.cluster.empty() && c.redis.redis_db != 0) {
+    ctx.rule_error("cache.redis.redis_db", "a Redis Cluster has only database 0");
   }
   if (c.disk.enabled && c.disk.cache_dir.empty()) {
     ctx.rule_error("cache.disk.cache_dir", "required when the disk cache is enabled");
@@ -545,12 +548,6 @@ struct GateRow {
 // One row per feature this build parses but does not run yet. The issue that implements a
 // feature deletes its row (and nothing else). Issue 0: not planned in any open issue.
 const GateRow kUnavailable[] = {
-    {7, "The Redis cache layer",
-     [](const Config& c, const ParseContext&, Paths& out) {
-       if (c.cache.redis.enabled) {
-         out.push_back("cache.redis.enabled");
-       }
-     }},
     {8, "Replica failover (more than one replica)",
      [](const Config& c, const ParseContext&, Paths& out) {
        for (size_t i = 0; i < c.buckets.size(); ++i) {

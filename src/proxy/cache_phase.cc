@@ -17,6 +17,7 @@
 #include "cache/disk_backend.h"
 #include "cache/memory_backend.h"
 #include "cache/policy.h"
+#include "cache/redis_backend.h"
 #include "core/log.h"
 #include "net/sendfile.h"
 #include "proxy/conditional.h"
@@ -387,10 +388,30 @@ std::shared_ptr<CacheRuntime> make_cache_runtime(const config::Config& cfg) {
           c.disk.cache_dir, r.loaded, r.seconds, r.torn_removed, r.orphans_removed,
           r.expired_removed);
       layers.push_back(std::move(disk));
+    } else if (name == "redis") {
+      cr->redis = redis::Client::create(redis_client_options(c.redis));
+      cache::RedisBackendOptions o;
+      o.client = cr->redis;
+      o.key_prefix = c.redis.redis_key_prefix;
+      o.max_ttl = std::chrono::seconds(c.redis.redis_ttl_seconds);
+      o.max_item_bytes = std::min<uint64_t>(item, c.redis.max_value_size_mb * kMiB);
+      o.stale_grace = grace;
+      const auto& ro = cr->redis->options();
+      log::get("cache")->info("redis layer: {} {} node(s), first {}, db {}, prefix '{}'{}",
+                              ro.cluster ? "cluster with" : "standalone,", ro.nodes.size(),
+                              ro.nodes.front().to_string(), ro.db, o.key_prefix,
+                              ro.tls ? ", TLS" : "");
+      layers.push_back(std::make_shared<cache::RedisBackend>(std::move(o)));
     }
-    // "redis": issue #7 (refused by the config gate until then).
   }
   cr->engine = std::make_unique<cache::TieredCache>(std::move(layers));
+  if (cr->redis && c.redis.purge_propagation) {
+    cr->purge_bus = std::make_unique<PurgeBus>(cr->redis, c.redis, *cr->engine);
+  }
+  if (cr->redis && c.redis.fill_lock_ms > 0) {
+    cr->fill_lock = std::make_unique<FillLock>(cr->redis, c.redis.redis_key_prefix,
+                                               std::chrono::milliseconds(c.redis.fill_lock_ms));
+  }
   // Fills in progress may hold a quarter of the memory budget (at least 64 MiB and a few items,
   // at most 1 GiB): beyond that, answers stream through uncached.
   cr->fill_budget.limit =
@@ -398,6 +419,37 @@ std::shared_ptr<CacheRuntime> make_cache_runtime(const config::Config& cfg) {
                           std::min<uint64_t>(c.memory.max_cache_size_mb * kMiB / 4, 1024 * kMiB)});
   return cr;
 }
+
+namespace {
+
+// Another instance holds the fill lock on `key`: look the key up until it appears (fresh), the
+// lock goes away, or `until`. nullopt: fetch it ourselves.
+asio::awaitable<std::optional<cache::Lookup>> wait_for_other_instance(
+    CacheRuntime& cr, std::string key, SteadyClock::time_point until) {
+  asio::steady_timer timer(co_await asio::this_coro::executor);
+  auto pause = std::chrono::milliseconds(5);
+  while (SteadyClock::now() < until) {
+    timer.expires_after(std::min<SteadyClock::duration>(pause, until - SteadyClock::now()));
+    co_await timer.async_wait(asio::as_tuple(asio::use_awaitable));
+    pause = std::min<std::chrono::milliseconds>(pause * 2, std::chrono::milliseconds(50));
+    const bool still_held = co_await cr.fill_lock->held(key);
+    const auto now = SysClock::now();
+    auto found = co_await cr.engine->get(key, now);
+    if (found && !found->hit.file && found->hit.meta().fresh(now)) {
+      co_return found;
+    }
+    if (!still_held) {
+      break;  // the holder gave up (or finished without storing)
+    }
+  }
+  co_return std::nullopt;
+}
+
+asio::awaitable<void> release_fill_lock(FillLock* lock, std::string key, std::string token) {
+  co_await lock->release(std::move(key), std::move(token));
+}
+
+}  // namespace
 
 asio::awaitable<bool> serve_via_cache(beast::tcp_stream& stream, Exchange& ex, Worker& w,
                                       bool keep_alive) {
@@ -470,6 +522,26 @@ asio::awaitable<bool> serve_via_cache(beast::tcp_stream& stream, Exchange& ex, W
     break;
   }
 
+  // A true miss this instance leads: other instances sharing Redis may be fetching it already.
+  std::string lock_token;
+  if (permit && !found && cr->fill_lock) {
+    auto a = co_await cr->fill_lock->acquire(key);
+    if (a.state == FillLock::State::Acquired) {
+      lock_token = std::move(a.token);
+    } else if (a.state == FillLock::State::Held) {
+      const auto left = ex.deadline - SteadyClock::now();
+      const auto until =
+          SteadyClock::now() + std::min<SteadyClock::duration>(left / 2, cr->fill_lock->ttl());
+      if (auto other = co_await wait_for_other_instance(*cr, key, until)) {
+        ++cr->fill_lock->hit;
+        permit.finish(cache::FlightOutcome::Stored);
+        co_return co_await serve_hit(stream, ex, *cr, std::move(other->hit), CacheStatus::Hit,
+                                     keep_alive);
+      }
+      ++cr->fill_lock->fetched;
+    }
+  }
+
   // Miss, or an expired copy (kept for revalidation and stale-if-error): ask S3.
   const bool stale = found.has_value();
   Fill fill;
@@ -484,9 +556,15 @@ asio::awaitable<bool> serve_via_cache(beast::tcp_stream& stream, Exchange& ex, W
     fill.budget = &cr->fill_budget;
     fill.now = SysClock::now();
     // Not storable: release the followers at once rather than after the whole body.
-    fill.on_head = [&permit](bool storable) {
+    fill.on_head = [&permit, &lock_token, cr, &key, exec = stream.get_executor()](bool storable) {
       if (!storable) {
         permit.finish(cache::FlightOutcome::NotStored);
+        if (!lock_token.empty()) {
+          // Instances waiting on our lock fetch for themselves now, not at its expiry.
+          asio::co_spawn(exec, release_fill_lock(cr->fill_lock.get(), key, std::move(lock_token)),
+                         asio::detached);
+          lock_token.clear();
+        }
       }
     };
     plan.fill = &fill;
@@ -538,21 +616,34 @@ asio::awaitable<bool> serve_via_cache(beast::tcp_stream& stream, Exchange& ex, W
     auto e = std::make_shared<cache::Entry>();
     e->meta = std::move(*fill.meta);
     e->body = std::move(fill.body);
-    const bool stored = co_await cr->engine->put(key, std::move(e));
+    // Holding the cross-instance fill lock: the other instances wait for the object in Redis, so
+    // it is written there before the lock goes (not through the background queue).
+    const bool stored =
+        co_await cr->engine->put(key, std::move(e),
+                                 lock_token.empty() ? cache::TieredCache::Write::Behind
+                                                    : cache::TieredCache::Write::Through);
     ++cr->fills_committed;
     permit.finish(stored ? cache::FlightOutcome::Stored : cache::FlightOutcome::NotStored);
-  } else if (fill.meta) {
-    ++cr->fills_aborted;  // never stored: the body was incomplete or the client left
-    permit.finish(cache::FlightOutcome::Failed);
-  } else {
-    if (plain && fill.refused != cache::NoStoreReason::None) {
-      ++cr->fills_refused;
+    if (!lock_token.empty()) {
+      co_await cr->fill_lock->release(key, std::move(lock_token));
     }
-    permit.finish(cache::FlightOutcome::NotStored);
-    if (stale && (ex.status == 404 || (ex.status == 200 && plain))) {
-      // Gone from S3, or replaced by an answer that may not be stored: the old copy must not
-      // be served later (as STALE or after a revalidation).
-      co_await cr->engine->remove(key);
+  } else {
+    if (!lock_token.empty()) {
+      co_await cr->fill_lock->release(key, std::move(lock_token));  // nothing for waiters to find
+    }
+    if (fill.meta) {
+      ++cr->fills_aborted;  // never stored: the body was incomplete or the client left
+      permit.finish(cache::FlightOutcome::Failed);
+    } else {
+      if (plain && fill.refused != cache::NoStoreReason::None) {
+        ++cr->fills_refused;
+      }
+      permit.finish(cache::FlightOutcome::NotStored);
+      if (stale && (ex.status == 404 || (ex.status == 200 && plain))) {
+        // Gone from S3, or replaced by an answer that may not be stored: the old copy must not
+        // be served later (as STALE or after a revalidation).
+        co_await cr->engine->remove(key);
+      }
     }
   }
   co_return again;
@@ -588,17 +679,20 @@ boost::json::object layer_json(const cache::LayerStats& s) {
   return o;
 }
 
-boost::json::object bucket_json(const CacheRuntime* cr, const obs::Totals::Bucket* t,
-                                std::string_view name) {
+// Copies the counts: a coroutine must not hold a pointer into a Totals snapshot across a
+// suspension it does not own.
+asio::awaitable<boost::json::object> bucket_json(const CacheRuntime* cr,
+                                                 std::array<uint64_t, obs::kCacheResults> counts,
+                                                 std::string name) {
   boost::json::object o;
   for (std::size_t k = 0; k < obs::kCacheResults; ++k) {
-    o[obs::kCacheResultNames[k]] = t != nullptr ? t->cache[k] : 0;
+    o[obs::kCacheResultNames[k]] = counts[k];
   }
   boost::json::object layers;
   if (cr != nullptr) {
     const auto prefix = cache::bucket_prefix(name);
     for (const auto& l : cr->engine->layers()) {
-      const auto u = l->usage(prefix);
+      const auto u = co_await l->usage(prefix);
       boost::json::object lo;
       lo["items"] = u.items;
       lo["bytes"] = u.bytes;
@@ -606,16 +700,17 @@ boost::json::object bucket_json(const CacheRuntime* cr, const obs::Totals::Bucke
     }
   }
   o["layers"] = std::move(layers);
-  return o;
+  co_return o;
 }
 
-const obs::Totals::Bucket* bucket_totals(const obs::Totals& t, std::string_view name) {
+std::array<uint64_t, obs::kCacheResults> bucket_counts(const obs::Totals& t,
+                                                       std::string_view name) {
   for (const auto& b : t.buckets) {
     if (b.name == name) {
-      return &b;
+      return b.cache;
     }
   }
-  return nullptr;
+  return {};
 }
 
 boost::json::object purge_json(std::string_view scope, const cache::LayerCounts& counts) {
@@ -642,6 +737,14 @@ asio::awaitable<bool> reply_error(beast::tcp_stream& stream, Exchange& ex, errc 
 
 }  // namespace
 
+namespace {
+asio::awaitable<void> purge_buckets(CacheRuntime& c, std::vector<std::string> names) {
+  for (const auto& n : names) {
+    co_await c.engine->remove_prefix(cache::bucket_prefix(n));
+  }
+}
+}  // namespace
+
 std::vector<std::string> purge_changed_origins(CacheRuntime& cr, const Runtime& before,
                                                const Runtime& after) {
   auto origin = [](const config::BucketConfig& b) {
@@ -663,25 +766,23 @@ std::vector<std::string> purge_changed_origins(CacheRuntime& cr, const Runtime& 
     return changed;
   }
   asio::io_context io;
-  asio::co_spawn(
-      io,
-      [](CacheRuntime& c, std::vector<std::string> names) -> asio::awaitable<void> {
-        for (const auto& n : names) {
-          co_await c.engine->remove_prefix(cache::bucket_prefix(n));
-        }
-      }(cr, changed),
-      asio::detached);
+  // Stopped when done: the Redis layer's pooled connections on this context would keep run()
+  // waiting forever.
+  asio::co_spawn(io, purge_buckets(cr, changed), [&io](std::exception_ptr) { io.stop(); });
   io.run();
   return changed;
 }
 
-boost::json::object cache_stats_json(const Shared& shared, const Runtime& rt) {
-  const CacheRuntime* cr = shared.cache.get();
+asio::awaitable<boost::json::object> cache_stats_json(const CacheRuntime* cr,
+                                                      std::shared_ptr<const Runtime> rt) {
   boost::json::object o;
   o["enabled"] = cr != nullptr;
   boost::json::object layers;
   if (cr != nullptr) {
     for (const auto& l : cr->engine->layers()) {
+      if (l->shared()) {
+        co_await l->usage("");  // a shared layer's items/bytes come from a walk of its keys
+      }
       auto lj = layer_json(l->stats());
       lj["position"] = layers.size();
       layers[l->name()] = std::move(lj);
@@ -702,11 +803,12 @@ boost::json::object cache_stats_json(const Shared& shared, const Runtime& rt) {
   o["layers"] = std::move(layers);
   const auto totals = obs::metrics().totals();
   boost::json::object buckets;
-  for (const auto& b : rt.buckets) {
-    buckets[b.cfg->name] = bucket_json(cr, bucket_totals(totals, b.cfg->name), b.cfg->name);
+  for (const auto& b : rt->buckets) {
+    buckets[b.cfg->name] =
+        co_await bucket_json(cr, bucket_counts(totals, b.cfg->name), b.cfg->name);
   }
   o["buckets"] = std::move(buckets);
-  return o;
+  co_return o;
 }
 
 asio::awaitable<std::optional<bool>> serve_cache_admin(beast::tcp_stream& stream, Exchange& ex,
@@ -763,6 +865,9 @@ asio::awaitable<std::optional<bool>> serve_cache_admin(beast::tcp_stream& stream
     cache::LayerCounts counts;
     if (cr != nullptr) {
       counts = co_await cr->engine->remove_prefix(prefix);
+      if (cr->purge_bus) {
+        co_await cr->purge_bus->publish(prefix);  // the other instances' memory and disk layers
+      }
     }
     auto o = purge_json(scope, counts);
     if (!bucket.empty()) {
@@ -779,8 +884,8 @@ asio::awaitable<std::optional<bool>> serve_cache_admin(beast::tcp_stream& stream
     co_return co_await reply_error(stream, ex, errc::method_not_allowed, keep_alive);
   }
   if (path == kStats) {
-    co_return co_await serve_json(stream, ex, http::status::ok, cache_stats_json(w.shared, rt),
-                                  keep_alive);
+    auto o = co_await cache_stats_json(cr, ex.runtime);
+    co_return co_await serve_json(stream, ex, http::status::ok, o, keep_alive);
   }
   if (path.starts_with(std::string(kStats) + "/")) {
     const std::string bucket(path.substr(kStats.size() + 1));
@@ -788,7 +893,7 @@ asio::awaitable<std::optional<bool>> serve_cache_admin(beast::tcp_stream& stream
       co_return co_await reply_error(stream, ex, errc::no_route, keep_alive);
     }
     const auto totals = obs::metrics().totals();
-    auto o = bucket_json(cr, bucket_totals(totals, bucket), bucket);
+    auto o = co_await bucket_json(cr, bucket_counts(totals, bucket), bucket);
     o["bucket"] = bucket;
     co_return co_await serve_json(stream, ex, http::status::ok, o, keep_alive);
   }

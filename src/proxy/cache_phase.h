@@ -17,6 +17,7 @@
 #include "cache/coalescer.h"
 #include "cache/tiered.h"
 #include "config/config.h"
+#include "proxy/cache_redis.h"
 #include "proxy/exchange.h"
 #include "proxy/upstream.h"
 #include "proxy/worker.h"
@@ -31,7 +32,12 @@ struct CacheRuntime {
   // layers keep expired entries longer (at least an hour) so they can be revalidated.
   std::chrono::seconds stale_grace{0};
   std::unique_ptr<cache::TieredCache> engine;
-  FillBudget fill_budget;  // bytes buffered by fills in progress
+  // The Redis layer's client (null without one) and the purge bus to the other instances (null
+  // when purge_propagation is off). Declared after the engine: the bus goes first.
+  std::shared_ptr<redis::Client> redis;
+  std::unique_ptr<PurgeBus> purge_bus;
+  std::unique_ptr<FillLock> fill_lock;  // null unless Redis and fill_lock_ms > 0
+  FillBudget fill_budget;               // bytes buffered by fills in progress
   cache::Coalescer coalescer;
   // Followers of a coalesced fill, by how their wait ended.
   std::atomic<uint64_t> coalesced_hit{0}, coalesced_released{0}, coalesced_timeout{0};
@@ -61,7 +67,8 @@ boost::asio::awaitable<std::optional<bool>> serve_cache_admin(boost::beast::tcp_
 std::vector<std::string> purge_changed_origins(CacheRuntime& cr, const Runtime& before,
                                                const Runtime& after);
 
-// GET /admin/cache/stats as JSON (also used by the dashboard's stats).
-boost::json::object cache_stats_json(const Shared& shared, const Runtime& rt);
+// GET /admin/cache/stats as JSON. A shared layer (Redis) is walked for its items and bytes.
+boost::asio::awaitable<boost::json::object> cache_stats_json(const CacheRuntime* cr,
+                                                             std::shared_ptr<const Runtime> rt);
 
 }  // namespace yg::proxy

@@ -220,6 +220,59 @@ void append_cache_families(const CacheRuntime& cr, std::vector<obs::ExternalFami
                  {{"{outcome=\"committed\"}", static_cast<double>(cr.fills_committed.load())},
                   {"{outcome=\"aborted\"}", static_cast<double>(cr.fills_aborted.load())},
                   {"{outcome=\"refused\"}", static_cast<double>(cr.fills_refused.load())}}});
+  if (cr.redis) {
+    const auto rs = cr.redis->stats();
+    ext.push_back({"yatagarasu_redis_connections",
+                   "Open connections to Redis (all workers and nodes).",
+                   "gauge",
+                   {{"", static_cast<double>(rs.connections_open)}}});
+    const std::pair<std::string_view, uint64_t> events[] = {
+        {"connect", rs.connects},
+        {"connect_failure", rs.connect_failures},
+        {"disconnect", rs.disconnects},
+        {"timeout", rs.timeouts},
+        {"fast_failure", rs.fast_failures},
+        {"moved", rs.moved},
+        {"ask", rs.ask},
+        {"topology_refresh", rs.topology_refreshes}};
+    obs::ExternalFamily ev{"yatagarasu_redis_events_total",
+                           "Redis client events: connects, connect failures, disconnects, command "
+                           "timeouts, commands refused during a reconnect backoff, cluster "
+                           "redirections and slot map refreshes.",
+                           "counter",
+                           {}};
+    for (const auto& [name, v] : events) {
+      ev.samples.emplace_back("{event=\"" + std::string(name) + "\"}", static_cast<double>(v));
+    }
+    ext.push_back(std::move(ev));
+  }
+  if (cr.fill_lock) {
+    const auto& l = *cr.fill_lock;
+    ext.push_back({"yatagarasu_cache_fill_lock_total",
+                   "Cross-instance fill locks by outcome: acquired (this instance fetched), hit "
+                   "(waited for another instance and served its copy from Redis), fetched "
+                   "(waited, then fetched itself), unavailable (Redis could not be asked).",
+                   "counter",
+                   {{"{outcome=\"acquired\"}", static_cast<double>(l.acquired.load())},
+                    {"{outcome=\"hit\"}", static_cast<double>(l.hit.load())},
+                    {"{outcome=\"fetched\"}", static_cast<double>(l.fetched.load())},
+                    {"{outcome=\"unavailable\"}", static_cast<double>(l.unavailable.load())}}});
+  }
+  if (cr.purge_bus) {
+    const auto& b = *cr.purge_bus;
+    ext.push_back({"yatagarasu_redis_subscribed",
+                   "1 while the purge channel subscription is live.",
+                   "gauge",
+                   {{"", b.subscribed() ? 1.0 : 0.0}}});
+    ext.push_back({"yatagarasu_cache_purge_propagation_total",
+                   "Admin purges sent to (published, publish_failed) and received from "
+                   "(received, applied) the other instances sharing Redis.",
+                   "counter",
+                   {{"{direction=\"published\"}", static_cast<double>(b.published())},
+                    {"{direction=\"publish_failed\"}", static_cast<double>(b.publish_failed())},
+                    {"{direction=\"received\"}", static_cast<double>(b.received())},
+                    {"{direction=\"applied\"}", static_cast<double>(b.applied())}}});
+  }
 }
 }  // namespace
 

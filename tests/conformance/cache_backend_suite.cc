@@ -31,7 +31,17 @@ using namespace std::chrono_literals;
 
 // ---- driving the interface -------------------------------------------------------------------
 
-using test::run_coro;
+const BackendFactory* g_factory = nullptr;  // the running case's parameter
+
+// A layer that keeps connections on the caller's context (Redis) is driven until its operation
+// completes; the others until the context runs out of work (their threads post back to it).
+template <class T>
+T run_coro(asio::awaitable<T> op) {
+  if (g_factory != nullptr && !g_factory->owns_storage) {
+    return test::run_coro_until_done(std::move(op));
+  }
+  return test::run_coro(std::move(op));
+}
 
 std::optional<Hit> get(CacheBackend& b, const std::string& key, SysTime now) {
   return run_coro(b.get(key, now));
@@ -45,9 +55,12 @@ bool remove(CacheBackend& b, const std::string& key) {
 std::size_t remove_prefix(CacheBackend& b, const std::string& prefix) {
   return run_coro(b.remove_prefix(prefix));
 }
+Usage usage(CacheBackend& b, const std::string& prefix) {
+  return run_coro(b.usage(prefix));
+}
 // Whether `key` is held, without a read (a read would change its standing for eviction).
-bool holds(const CacheBackend& b, const std::string& key) {
-  return b.usage(key).items != 0;
+bool holds(CacheBackend& b, const std::string& key) {
+  return usage(b, key).items != 0;
 }
 
 // The body a hit serves: the entry's string, or the file's bytes read with pread (what sendfile
@@ -75,10 +88,11 @@ std::string body_of(const Hit& h) {
 
 // ---- entries and keys ------------------------------------------------------------------------
 
-// Now, to the second: a layer that drops entries on open by the real clock keeps ours.
+// The start of the running case, to the second: a layer that keeps time by the real clock (the
+// disk layer's start-up scan, Redis's TTLs) keeps the suite's entries.
+SysTime g_t0{};
 SysTime base_time() {
-  static const SysTime t = std::chrono::floor<std::chrono::seconds>(SysClock::now());
-  return t;
+  return g_t0;
 }
 
 EntryPtr make_entry(std::string body, SysTime expires, std::string etag = "\"e0\"") {
@@ -149,6 +163,11 @@ void expect_same_entry(const Hit& h, const Entry& want, const std::string& what)
 
 }  // namespace
 
+void CacheBackendConformance::SetUp() {
+  g_factory = &GetParam();
+  g_t0 = std::chrono::floor<std::chrono::seconds>(SysClock::now());
+}
+
 void CacheBackendConformance::TearDown() {
   if (GetParam().cleanup) {
     GetParam().cleanup();
@@ -156,6 +175,17 @@ void CacheBackendConformance::TearDown() {
 }
 
 namespace {
+
+// The layer's items and bytes: its own exact accounting (stats()) when it owns its storage,
+// else (a shared layer such as Redis) a walk of its keys, which is exact while nothing else
+// writes.
+Usage acct(CacheBackend& b) {
+  if (g_factory == nullptr || g_factory->owns_storage) {
+    const auto st = b.stats();
+    return Usage{st.items, st.bytes};
+  }
+  return usage(b, "");
+}
 
 SuiteOptions opts(uint64_t capacity = 1 << 20, uint64_t max_item = 64 << 10,
                   std::chrono::seconds grace = 0s) {
@@ -188,10 +218,10 @@ TEST_P(CacheBackendConformance, PutGetRoundtripsBodyAndEveryMetaField) {
   expect_same_entry(*h2, *empty, "empty body");
 
   const auto st = b->stats();
-  EXPECT_EQ(st.items, 2u);
+  EXPECT_EQ(acct(*b).items, 2u);
   EXPECT_EQ(st.hits, 2u);
   EXPECT_EQ(st.misses, 0u);
-  EXPECT_GT(st.bytes, 0u);
+  EXPECT_GT(acct(*b).bytes, 0u);
 }
 
 TEST_P(CacheBackendConformance, OddKeysRoundtrip) {
@@ -213,7 +243,7 @@ TEST_P(CacheBackendConformance, OddKeysRoundtrip) {
     ASSERT_TRUE(h.has_value()) << i;
     EXPECT_EQ(body_of(*h), std::string(100 + i, static_cast<char>('a' + i))) << i;
   }
-  EXPECT_EQ(b->stats().items, keys.size());
+  EXPECT_EQ(acct(*b).items, keys.size());
 }
 
 TEST_P(CacheBackendConformance, MissesAreCounted) {
@@ -225,8 +255,8 @@ TEST_P(CacheBackendConformance, MissesAreCounted) {
   auto st = b->stats();
   EXPECT_EQ(st.misses, 3u);
   EXPECT_EQ(st.hits, 0u);
-  EXPECT_EQ(st.items, 0u);
-  EXPECT_EQ(st.bytes, 0u);
+  EXPECT_EQ(acct(*b).items, 0u);
+  EXPECT_EQ(acct(*b).bytes, 0u);
   ASSERT_TRUE(put(*b, key(1), make_entry(10)));
   EXPECT_TRUE(get(*b, key(1), t0).has_value());
   EXPECT_FALSE(get(*b, key(3), t0).has_value());
@@ -247,7 +277,7 @@ TEST_P(CacheBackendConformance, OverwriteReplacesAndAccountingStaysExact) {
   auto alone = [&](const EntryPtr& e) {
     auto fresh = GetParam().make(opts());
     EXPECT_TRUE(put(*fresh, key(1), e));
-    const auto st = fresh->stats();
+    const auto st = acct(*fresh);
     EXPECT_EQ(st.items, 1u);
     return st.bytes;
   };
@@ -255,29 +285,29 @@ TEST_P(CacheBackendConformance, OverwriteReplacesAndAccountingStaysExact) {
   ASSERT_GT(big_bytes, small_bytes);
 
   ASSERT_TRUE(put(*b, key(1), big));
-  EXPECT_EQ(b->stats().bytes, big_bytes);
+  EXPECT_EQ(acct(*b).bytes, big_bytes);
   ASSERT_TRUE(put(*b, key(1), small));
-  EXPECT_EQ(b->stats().bytes, small_bytes) << "after replacing a larger entry";
-  EXPECT_EQ(b->stats().items, 1u);
+  EXPECT_EQ(acct(*b).bytes, small_bytes) << "after replacing a larger entry";
+  EXPECT_EQ(acct(*b).items, 1u);
   auto h = get(*b, key(1), t0);
   ASSERT_TRUE(h.has_value());
   expect_same_entry(*h, *small, "after the first overwrite");
 
   ASSERT_TRUE(put(*b, key(1), mid));
-  EXPECT_EQ(b->stats().bytes, mid_bytes) << "after replacing a smaller entry";
-  EXPECT_EQ(b->stats().items, 1u);
+  EXPECT_EQ(acct(*b).bytes, mid_bytes) << "after replacing a smaller entry";
+  EXPECT_EQ(acct(*b).items, 1u);
   h = get(*b, key(1), t0);
   ASSERT_TRUE(h.has_value());
   expect_same_entry(*h, *mid, "after the second overwrite");
 
   // Another key next to it adds exactly its own charge.
   ASSERT_TRUE(put(*b, key(2), small));
-  EXPECT_EQ(b->stats().bytes, mid_bytes + small_bytes);
+  EXPECT_EQ(acct(*b).bytes, mid_bytes + small_bytes);
   EXPECT_TRUE(remove(*b, key(1)));
-  EXPECT_EQ(b->stats().bytes, small_bytes);
+  EXPECT_EQ(acct(*b).bytes, small_bytes);
   EXPECT_TRUE(remove(*b, key(2)));
-  EXPECT_EQ(b->stats().bytes, 0u);
-  EXPECT_EQ(b->stats().items, 0u);
+  EXPECT_EQ(acct(*b).bytes, 0u);
+  EXPECT_EQ(acct(*b).items, 0u);
 }
 
 TEST_P(CacheBackendConformance, RemoveDropsOneKey) {
@@ -292,8 +322,8 @@ TEST_P(CacheBackendConformance, RemoveDropsOneKey) {
   EXPECT_TRUE(get(*b, key(2), t0).has_value());
   const auto st = b->stats();
   EXPECT_EQ(st.removals, 1u);
-  EXPECT_EQ(st.items, 1u);
-  EXPECT_EQ(st.bytes, b->usage(key(2)).bytes);
+  EXPECT_EQ(acct(*b).items, 1u);
+  EXPECT_EQ(acct(*b).bytes, usage(*b, key(2)).bytes);
 }
 
 TEST_P(CacheBackendConformance, RemovePrefixPurgesObjectsAndBucketsOnly) {
@@ -307,7 +337,7 @@ TEST_P(CacheBackendConformance, RemovePrefixPurgesObjectsAndBucketsOnly) {
   for (const auto& k : {a_x, a_obj, a_obj_v1, a_obj_v2, a_obj2, a_ob, ab_x, ab_obj, b_obj}) {
     ASSERT_TRUE(put(*b, k, make_entry(100)));
   }
-  ASSERT_EQ(b->stats().items, 9u);
+  ASSERT_EQ(acct(*b).items, 9u);
   auto present = [&](const std::string& k) { return get(*b, k, t0).has_value(); };
 
   // An object's key prefix: the object and its versions, not its neighbours.
@@ -317,7 +347,7 @@ TEST_P(CacheBackendConformance, RemovePrefixPurgesObjectsAndBucketsOnly) {
   EXPECT_FALSE(present(a_obj_v2));
   EXPECT_TRUE(present(a_obj2));
   EXPECT_TRUE(present(a_ob));
-  EXPECT_EQ(b->stats().items, 6u);
+  EXPECT_EQ(acct(*b).items, 6u);
 
   // A bucket: all of "a", nothing of "ab" or "b".
   EXPECT_EQ(remove_prefix(*b, bucket_prefix("a")), 3u);
@@ -327,13 +357,13 @@ TEST_P(CacheBackendConformance, RemovePrefixPurgesObjectsAndBucketsOnly) {
   EXPECT_TRUE(present(ab_x));
   EXPECT_TRUE(present(ab_obj));
   EXPECT_TRUE(present(b_obj));
-  EXPECT_EQ(b->stats().items, 3u);
+  EXPECT_EQ(acct(*b).items, 3u);
   EXPECT_EQ(b->stats().removals, 6u);
 
   EXPECT_EQ(remove_prefix(*b, bucket_prefix("zz")), 0u);
   EXPECT_EQ(remove_prefix(*b, ""), 3u);
-  EXPECT_EQ(b->stats().items, 0u);
-  EXPECT_EQ(b->stats().bytes, 0u);
+  EXPECT_EQ(acct(*b).items, 0u);
+  EXPECT_EQ(acct(*b).bytes, 0u);
   EXPECT_FALSE(present(b_obj));
   EXPECT_EQ(remove_prefix(*b, ""), 0u);
 }
@@ -346,8 +376,8 @@ TEST_P(CacheBackendConformance, UsageCountsByPrefix) {
   for (int i = 0; i < 2; ++i) {
     ASSERT_TRUE(put(*b, key(i, "ab"), make_entry(2000)));
   }
-  const Usage a = b->usage(bucket_prefix("a")), ab = b->usage(bucket_prefix("ab")),
-              all = b->usage(""), none = b->usage(bucket_prefix("zz"));
+  const Usage a = usage(*b, bucket_prefix("a")), ab = usage(*b, bucket_prefix("ab")),
+              all = usage(*b, ""), none = usage(*b, bucket_prefix("zz"));
   EXPECT_EQ(a.items, 3u);
   EXPECT_EQ(ab.items, 2u);
   EXPECT_EQ(all.items, 5u);
@@ -356,12 +386,12 @@ TEST_P(CacheBackendConformance, UsageCountsByPrefix) {
   EXPECT_GE(a.bytes, 1000u + 1100 + 1200);
   EXPECT_GE(ab.bytes, 4000u);
   EXPECT_EQ(a.bytes + ab.bytes, all.bytes);
-  EXPECT_EQ(all.items, b->stats().items);
-  EXPECT_EQ(all.bytes, b->stats().bytes);
-  EXPECT_EQ(b->usage(key(1, "a")).items, 1u);
+  EXPECT_EQ(all.items, acct(*b).items);
+  EXPECT_EQ(all.bytes, acct(*b).bytes);
+  EXPECT_EQ(usage(*b, key(1, "a")).items, 1u);
   ASSERT_TRUE(remove(*b, key(1, "a")));
-  EXPECT_EQ(b->usage(bucket_prefix("a")).items, 2u);
-  EXPECT_EQ(b->usage("").bytes, b->stats().bytes);
+  EXPECT_EQ(usage(*b, bucket_prefix("a")).items, 2u);
+  EXPECT_EQ(usage(*b, "").bytes, acct(*b).bytes);
 }
 
 // ---- time ------------------------------------------------------------------------------------
@@ -392,8 +422,8 @@ TEST_P(CacheBackendConformance, TtlFreshThenStaleWithinGraceThenGone) {
   EXPECT_EQ(st.expirations, 1u);
   EXPECT_EQ(st.hits, 4u);
   EXPECT_EQ(st.misses, 2u);
-  EXPECT_EQ(st.items, 0u);
-  EXPECT_EQ(st.bytes, 0u);
+  EXPECT_EQ(acct(*b).items, 0u);
+  EXPECT_EQ(acct(*b).bytes, 0u);
 }
 
 TEST_P(CacheBackendConformance, TtlWithoutGraceEndsAtExpiry) {
@@ -405,7 +435,7 @@ TEST_P(CacheBackendConformance, TtlWithoutGraceEndsAtExpiry) {
   EXPECT_FALSE(get(*b, key(1), t0 + 10s).has_value());
   EXPECT_TRUE(get(*b, key(2), t0 + 10s).has_value()) << "expiry is per entry";
   EXPECT_EQ(b->stats().expirations, 1u);
-  EXPECT_EQ(b->stats().items, 1u);
+  EXPECT_EQ(acct(*b).items, 1u);
 }
 
 // ---- limits and eviction ---------------------------------------------------------------------
@@ -422,11 +452,14 @@ TEST_P(CacheBackendConformance, ItemLimitRefusesAndCounts) {
   const auto st = b->stats();
   EXPECT_EQ(st.rejected, 2u);
   EXPECT_EQ(st.inserts, 1u);
-  EXPECT_EQ(st.items, 1u);
-  EXPECT_EQ(st.bytes, b->usage(key(1)).bytes);
+  EXPECT_EQ(acct(*b).items, 1u);
+  EXPECT_EQ(acct(*b).bytes, usage(*b, key(1)).bytes);
 }
 
 TEST_P(CacheBackendConformance, CapacityIsNeverExceeded) {
+  if (!GetParam().owns_storage) {
+    GTEST_SKIP() << "capacity and eviction belong to the server this layer stores in";
+  }
   const uint64_t cap = 64 << 10;
   auto b = GetParam().make(opts(cap, 8192));
   const SysTime t0 = base_time();
@@ -436,19 +469,22 @@ TEST_P(CacheBackendConformance, CapacityIsNeverExceeded) {
     const std::size_t size = 200 + rng() % 2800;
     const auto e = make_entry(std::string(size, static_cast<char>('a' + i % 26)), t0 + 1h);
     ASSERT_TRUE(put(*b, key(i), e)) << i;
-    ASSERT_LE(b->stats().bytes, cap) << "after insert " << i;
+    ASSERT_LE(acct(*b).bytes, cap) << "after insert " << i;
     auto h = get(*b, key(i), t0);
     ASSERT_TRUE(h.has_value()) << "the entry just inserted is present: " << i;
     ASSERT_EQ(body_of(*h), e->body) << i;
   }
   const auto st = b->stats();
   EXPECT_GT(st.evictions, 0u);
-  EXPECT_EQ(st.items, b->usage("").items);
-  EXPECT_EQ(st.bytes, b->usage("").bytes);
-  EXPECT_LT(st.items, 400u);
+  EXPECT_EQ(acct(*b).items, usage(*b, "").items);
+  EXPECT_EQ(acct(*b).bytes, usage(*b, "").bytes);
+  EXPECT_LT(acct(*b).items, 400u);
 }
 
 TEST_P(CacheBackendConformance, OldestUnreadEntryIsEvictedFirst) {
+  if (!GetParam().owns_storage) {
+    GTEST_SKIP() << "capacity and eviction belong to the server this layer stores in";
+  }
   if (!GetParam().global_eviction_order) {
     GTEST_SKIP() << "eviction order is per shard in this layer";
   }
@@ -473,6 +509,9 @@ TEST_P(CacheBackendConformance, OldestUnreadEntryIsEvictedFirst) {
 }
 
 TEST_P(CacheBackendConformance, EntryReadTwiceSurvivesABurstOfOneTimeInserts) {
+  if (!GetParam().owns_storage) {
+    GTEST_SKIP() << "capacity and eviction belong to the server this layer stores in";
+  }
   if (!GetParam().global_eviction_order) {
     GTEST_SKIP() << "eviction order is per shard in this layer";
   }
@@ -481,11 +520,11 @@ TEST_P(CacheBackendConformance, EntryReadTwiceSurvivesABurstOfOneTimeInserts) {
   const SysTime t0 = base_time();
   const std::string hot = cache_key("bucket", "hot");
   ASSERT_TRUE(put(*b, hot, make_entry(1024, 'h')));
-  const uint64_t each = b->stats().bytes;  // one entry's charge here
+  const uint64_t each = acct(*b).bytes;  // one entry's charge here
   ASSERT_GT(each, 0u);
   // Fill up to capacity behind it, without evicting.
   int fillers = 0;
-  while (b->stats().bytes + 2 * each <= cap) {
+  while (acct(*b).bytes + 2 * each <= cap) {
     ASSERT_TRUE(put(*b, key(fillers++), make_entry(1024)));
   }
   ASSERT_EQ(b->stats().evictions, 0u);
@@ -521,7 +560,9 @@ TEST_P(CacheBackendConformance, HeldHitKeepsItsBytesAfterRemovalAndEviction) {
   for (int i = 0; i < 200; ++i) {
     ASSERT_TRUE(put(*b, key(10 + i), make_entry(4000, 'f')));
   }
-  EXPECT_GT(b->stats().evictions, 0u);
+  if (GetParam().owns_storage) {
+    EXPECT_GT(b->stats().evictions, 0u);
+  }
   expect_same_entry(*h1, *first, "held across overwrite and remove");
   EXPECT_EQ(body_of(*h2), binary_body(6000));
   EXPECT_EQ(h2->meta().etag, "\"second\"");
@@ -602,7 +643,7 @@ TEST_P(CacheBackendConformance, ConcurrentReadersAndWritersSeeWholeEntries) {
         co_await b->remove_prefix(k);
       } else {
         (void)b->stats();
-        (void)b->usage(bucket_prefix("bucket"));
+        (void)co_await b->usage(bucket_prefix("bucket"));
       }
     }
   };
@@ -612,10 +653,21 @@ TEST_P(CacheBackendConformance, ConcurrentReadersAndWritersSeeWholeEntries) {
   for (int t = 0; t < threads; ++t) {
     pool.emplace_back([&, t] {
       asio::io_context io;
-      asio::co_spawn(io, worker(t), [&errors, t](std::exception_ptr e) {
+      // A layer with pooled connections on this context (Redis) would keep run() going: stop
+      // when the worker ends. The others run until their threads have posted back.
+      const bool stop_when_done = !GetParam().owns_storage;
+      std::atomic<bool> finished{false};
+      asio::co_spawn(io, worker(t), [&, t](std::exception_ptr e) {
         errors[static_cast<std::size_t>(t)] = e;
+        finished = true;
+        if (stop_when_done) {
+          io.stop();
+        }
       });
-      io.run();
+      while (!finished) {
+        io.restart();
+        io.run();
+      }
     });
   }
   for (auto& th : pool) {
@@ -629,10 +681,11 @@ TEST_P(CacheBackendConformance, ConcurrentReadersAndWritersSeeWholeEntries) {
   EXPECT_GT(hits.load(), 0u);
 
   // Quiet again: the accounting agrees with itself and every survivor is whole.
-  const auto st = b->stats();
-  EXPECT_LE(st.bytes, cap);
-  EXPECT_EQ(st.items, b->usage("").items);
-  EXPECT_EQ(st.bytes, b->usage("").bytes);
+  if (GetParam().owns_storage) {
+    EXPECT_LE(acct(*b).bytes, cap);
+  }
+  EXPECT_EQ(acct(*b).items, usage(*b, "").items);
+  EXPECT_EQ(acct(*b).bytes, usage(*b, "").bytes);
   for (int id = 0; id < kKeys; ++id) {
     if (auto h = get(*b, key(id), t0)) {
       EXPECT_EQ(check_hit(id, *h), "");
@@ -661,12 +714,12 @@ TEST_P(CacheBackendConformance, EntriesSurviveReopen) {
   ASSERT_TRUE(put(*b, key(3), make_entry(10, 'o')));  // overwritten: the newer one survives
   entries[3] = make_entry(10, 'o');
   ASSERT_TRUE(remove(*b, key(4)));
-  const auto before = b->stats();
+  const auto before = acct(*b);
   b.reset();
 
   b = f.reopen(o);
   ASSERT_NE(b, nullptr);
-  const auto after = b->stats();
+  const auto after = acct(*b);
   EXPECT_EQ(after.items, before.items);
   EXPECT_EQ(after.bytes, before.bytes);
   for (int i = 0; i < 4; ++i) {

@@ -47,6 +47,11 @@ struct BackendFactory {
   // the shard of the incoming key, so "the oldest entry goes first" holds per shard only; such
   // an instantiation skips the two eviction-order cases (the capacity bound still applies).
   bool global_eviction_order = true;
+  // Whether the layer owns its storage and accounts for it exactly in stats() (memory, disk).
+  // A shared layer (Redis) keeps its data in a server with its own capacity and eviction: the
+  // cases about capacity and eviction order are skipped for it, and items/bytes are checked
+  // through usage("") (a walk of its keys) instead of stats().
+  bool owns_storage = true;
 };
 
 // Test names: "<instantiation>/CacheBackendConformance.<case>/<factory name>".
@@ -63,6 +68,7 @@ inline void PrintTo(const BackendFactory& f, std::ostream* os) {
 
 class CacheBackendConformance : public ::testing::TestWithParam<BackendFactory> {
  protected:
+  void SetUp() override;
   void TearDown() override;
 };
 

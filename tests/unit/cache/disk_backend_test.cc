@@ -312,8 +312,8 @@ TEST(DiskBackend, RestartRebuildsIndex) {
     EXPECT_EQ(read_body(*h), std::string(100 + i, 'a' + i % 26));
     EXPECT_EQ(h->meta().etag, "\"0123abcd\"");
   }
-  EXPECT_EQ(b->usage("/b/").items, 50u);
-  EXPECT_EQ(b->usage("/b/").bytes, before.bytes);
+  EXPECT_EQ(b->usage_now("/b/").items, 50u);
+  EXPECT_EQ(b->usage_now("/b/").bytes, before.bytes);
 }
 
 void corrupt(const fs::path& p, uint64_t off) {
@@ -510,12 +510,12 @@ TEST(DiskBackend, RemovesByPrefix) {
   for (const char* k : {"/b1/x", "/b1/y", "/b2/z", "/b10/w"}) {
     ASSERT_TRUE(run_coro(b->put(k, entry(k))));
   }
-  EXPECT_EQ(b->usage("/b1/").items, 2u);
+  EXPECT_EQ(b->usage_now("/b1/").items, 2u);
   EXPECT_EQ(run_coro(b->remove_prefix("/b1/")), 2u);
   EXPECT_FALSE(run_coro(b->get("/b1/x", t0)).has_value());
   EXPECT_TRUE(run_coro(b->get("/b10/w", t0)).has_value());
   EXPECT_EQ(files_on_disk(d.path()).first, 2u);
-  EXPECT_EQ(b->usage("").bytes, b->stats().bytes);
+  EXPECT_EQ(b->usage_now("").bytes, b->stats().bytes);
   EXPECT_EQ(run_coro(b->remove_prefix("")), 2u);
   EXPECT_EQ(b->stats().items, 0u);
   EXPECT_EQ(b->stats().bytes, 0u);

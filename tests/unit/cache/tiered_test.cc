@@ -56,7 +56,7 @@ class BrokenBackend final : public CacheBackend {
     co_return 0;
   }
   LayerStats stats() const override { return {}; }
-  Usage usage(std::string_view) const override { return {}; }
+  asio::awaitable<Usage> usage(std::string) override { co_return Usage{}; }
 };
 
 // Waits (bounded) for the engine's background writes to drain.

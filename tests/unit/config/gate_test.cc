@@ -36,8 +36,6 @@ TEST_P(GateTest, RefusesEnabledFeature) {
 }
 
 const GateCase kGated[] = {
-    {"Redis", "cache:\n  redis: {enabled: true, redis_url: \"redis://r:6379\"}\n", 10,
-     "cache.redis.enabled", 7},
     {"SecondReplica",
      "  - name: ha\n    path_prefix: /ha\n    s3:\n      replicas:\n"
      "        - {name: p, bucket: b, access_key: A, secret_key: S, priority: 1}\n"
@@ -126,7 +124,7 @@ TEST(FeatureGate, ReportsEveryGatedFeatureOfTheReferenceExample) {
                                    {"REDIS_PASSWORD", "d"}}));
   EXPECT_FALSE(r.config.has_value());
   std::string all = test::joined(r);
-  for (int issue : {7, 8}) {
+  for (int issue : {8}) {
     EXPECT_NE(all.find("(issue #" + std::to_string(issue) + ")"), std::string::npos)
         << "issue " << issue << "\n"
         << all;

@@ -356,6 +356,13 @@ const RuleCase kRules[] = {
      "required when redis is enabled", true},
     {"RedisBadUrl", "cache:\n  redis:\n    redis_url: http://r:6379\n", 11, "cache.redis.redis_url",
      "must start with redis:// or rediss://"},
+    {"RedisClusterBadSeed", "cache:\n  redis:\n    cluster: [\"127.0.0.1:7000\", \"h:0\"]\n", 11,
+     "cache.redis.cluster", "[1] '0' is not a port (1..65535)"},
+    {"RedisClusterWithDb",
+     "cache:\n  redis:\n    enabled: true\n    cluster: [\"127.0.0.1:7000\"]\n    redis_db: 2\n",
+     13, "cache.redis.redis_db", "a Redis Cluster has only database 0"},
+    {"RedisPoolTooLarge", "cache:\n  redis:\n    pool_size: 65\n", 11, "cache.redis.pool_size",
+     "64"},
     {"DiskWithoutDir", "cache:\n  disk:\n    enabled: true\n    cache_dir: \"\"\n", 12,
      "cache.disk.cache_dir", "required when the disk cache is enabled", true},
 
