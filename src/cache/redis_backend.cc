@@ -14,15 +14,16 @@ namespace asio = boost::asio;
 
 // ---- value layout ----------------------------------------------------------------------------
 //
-//   0  "YGRC"            magic
-//   4  u8  version (1)
-//   5  u8  flags (0)
-//   6  u16 reserved (0)
-//   8  u32 head length (everything before the body, this header included)
-//  12  u32 headers length, u32 cache-control length, u32 etag length, u32 last-modified length
-//  28  i64 stored, i64 expires (nanoseconds since the epoch)
-//  44  u64 body length
-//  52  the four strings, then the body
+// The body comes first, so a hit keeps the reply's buffer as the body (one resize, no copy):
+//
+//   the body, then the headers, Cache-Control, ETag and Last-Modified strings, then 52 bytes:
+//    0  u64 body length
+//    8  i64 stored, 16 i64 expires (nanoseconds since the epoch)
+//   24  u32 headers length, 28 u32 cache-control length, 32 u32 etag length,
+//   36  u32 last-modified length
+//   40  u32 tail length (the four strings + these 52 bytes)
+//   44  u16 reserved (0), 46 u8 flags (0), 47 u8 version (1)
+//   48  "YGRC" magic: the value's last four bytes
 //
 // Integers are little-endian. A value whose lengths do not add up to its size is not ours.
 
@@ -31,7 +32,6 @@ namespace {
 
 constexpr char kMagic[4] = {'Y', 'G', 'R', 'C'};
 constexpr uint8_t kVersion = 1;
-constexpr std::size_t kFixed = 52;
 
 template <class T>
 void put_le(std::string& out, T v) {
@@ -59,56 +59,58 @@ SysTime from_ns(int64_t ns) {
 
 }  // namespace
 
-std::string encode_head(const Meta& m) {
-  const std::size_t head =
-      kFixed + m.headers.size() + m.cache_control.size() + m.etag.size() + m.last_modified.size();
+std::string encode_tail(const Meta& m) {
+  const std::size_t tail =
+      kTrailer + m.headers.size() + m.cache_control.size() + m.etag.size() + m.last_modified.size();
   std::string out;
-  out.reserve(head);
-  out.append(kMagic, sizeof kMagic);
-  out.push_back(static_cast<char>(kVersion));
-  out.push_back('\0');
-  put_le<uint16_t>(out, 0);
-  put_le<uint32_t>(out, static_cast<uint32_t>(head));
-  put_le<uint32_t>(out, static_cast<uint32_t>(m.headers.size()));
-  put_le<uint32_t>(out, static_cast<uint32_t>(m.cache_control.size()));
-  put_le<uint32_t>(out, static_cast<uint32_t>(m.etag.size()));
-  put_le<uint32_t>(out, static_cast<uint32_t>(m.last_modified.size()));
-  put_le<int64_t>(out, to_ns(m.stored));
-  put_le<int64_t>(out, to_ns(m.expires));
-  put_le<uint64_t>(out, m.size);
+  out.reserve(tail);
   out += m.headers;
   out += m.cache_control;
   out += m.etag;
   out += m.last_modified;
+  put_le<uint64_t>(out, m.size);
+  put_le<int64_t>(out, to_ns(m.stored));
+  put_le<int64_t>(out, to_ns(m.expires));
+  put_le<uint32_t>(out, static_cast<uint32_t>(m.headers.size()));
+  put_le<uint32_t>(out, static_cast<uint32_t>(m.cache_control.size()));
+  put_le<uint32_t>(out, static_cast<uint32_t>(m.etag.size()));
+  put_le<uint32_t>(out, static_cast<uint32_t>(m.last_modified.size()));
+  put_le<uint32_t>(out, static_cast<uint32_t>(tail));
+  put_le<uint16_t>(out, 0);
+  out.push_back('\0');
+  out.push_back(static_cast<char>(kVersion));
+  out.append(kMagic, sizeof kMagic);
   return out;
 }
 
 EntryPtr decode(std::string value) {
-  if (value.size() < kFixed || std::memcmp(value.data(), kMagic, sizeof kMagic) != 0 ||
-      static_cast<uint8_t>(value[4]) != kVersion) {
+  if (value.size() < kTrailer) {
     return nullptr;
   }
-  const char* p = value.data();
-  const uint64_t head = get_le<uint32_t>(p + 8);
-  const uint64_t lens[4] = {get_le<uint32_t>(p + 12), get_le<uint32_t>(p + 16),
-                            get_le<uint32_t>(p + 20), get_le<uint32_t>(p + 24)};
-  const uint64_t size = get_le<uint64_t>(p + 44);
-  if (kFixed + lens[0] + lens[1] + lens[2] + lens[3] != head || head > value.size() ||
-      value.size() - head != size) {
+  const char* f = value.data() + value.size() - kTrailer;
+  if (std::memcmp(f + 48, kMagic, sizeof kMagic) != 0 || static_cast<uint8_t>(f[47]) != kVersion) {
+    return nullptr;
+  }
+  const uint64_t size = get_le<uint64_t>(f);
+  const uint64_t lens[4] = {get_le<uint32_t>(f + 24), get_le<uint32_t>(f + 28),
+                            get_le<uint32_t>(f + 32), get_le<uint32_t>(f + 36)};
+  const uint64_t tail = get_le<uint32_t>(f + 40);
+  if (kTrailer + lens[0] + lens[1] + lens[2] + lens[3] != tail || tail > value.size() ||
+      value.size() - tail != size) {
     return nullptr;
   }
   auto e = std::make_shared<Entry>();
-  std::size_t at = kFixed;
+  std::size_t at = size;
   std::string* fields[4] = {&e->meta.headers, &e->meta.cache_control, &e->meta.etag,
                             &e->meta.last_modified};
   for (std::size_t i = 0; i < 4; ++i) {
     fields[i]->assign(value, at, lens[i]);
     at += lens[i];
   }
-  e->meta.stored = from_ns(get_le<int64_t>(p + 28));
-  e->meta.expires = from_ns(get_le<int64_t>(p + 36));
+  e->meta.stored = from_ns(get_le<int64_t>(f + 8));
+  e->meta.expires = from_ns(get_le<int64_t>(f + 16));
   e->meta.size = size;
-  value.erase(0, head);  // the body stays in the reply's buffer
+  value.resize(size);  // the body stays in the reply's buffer
   e->body = std::move(value);
   return e;
 }
@@ -131,10 +133,11 @@ std::string redis_glob_escape(std::string_view s) {
 
 namespace {
 
-// Deletes KEYS[1] only while it still holds the value whose head is ARGV[1]: an expired copy
-// found by one instance must not take a fresh one another instance just wrote.
+// Deletes KEYS[1] only while it still ends with ARGV[1] (the trailer of the value read, which
+// holds its times): an expired copy found by one instance must not take a fresh one another
+// instance just wrote.
 constexpr std::string_view kDeleteIfSame =
-    "if redis.call('GETRANGE', KEYS[1], 0, tonumber(ARGV[2]) - 1) == ARGV[1] then "
+    "if redis.call('GETRANGE', KEYS[1], -tonumber(ARGV[2]), -1) == ARGV[1] then "
     "return redis.call('DEL', KEYS[1]) else return 0 end";
 
 void log_failure(std::string_view op, const redis::Result& r) {
@@ -166,8 +169,9 @@ asio::awaitable<std::optional<Hit>> RedisBackend::get(std::string key, SysTime n
     co_return std::nullopt;
   }
   std::string value = std::move(r.reply.str);
-  // The head, kept to delete exactly this value if it turns out expired or foreign.
-  std::string head = value.substr(0, std::min<std::size_t>(value.size(), 52));
+  // The trailer, kept to delete exactly this value if it turns out expired or foreign.
+  const std::size_t n = std::min<std::size_t>(value.size(), redis_value::kTrailer);
+  std::string head = value.substr(value.size() - n);
   EntryPtr e = redis_value::decode(std::move(value));
   if (!e || now >= e->meta.expires + o_.stale_grace) {
     redis::Command del("EVAL", kDeleteIfSame, "1", rkey, head);
@@ -202,9 +206,9 @@ asio::awaitable<bool> RedisBackend::put(std::string key, EntryPtr e) {
     rejected_.fetch_add(1, std::memory_order_relaxed);
     co_return false;
   }
-  const std::string head = redis_value::encode_head(e->meta);
+  const std::string tail = redis_value::encode_tail(e->meta);
   redis::Command set("SET", o_.key_prefix + key);
-  set.arg_concat({head, e->body});
+  set.arg_concat({e->body, tail});
   set.arg("PX").arg(static_cast<int64_t>(ttl.count()));
   auto r = co_await o_.client->exec(std::move(set));
   if (!r.ok() || !r.reply.is_ok()) {

@@ -5,11 +5,11 @@
 // Keys are `key_prefix` + the cache key, unchanged (no hashing), so a purge by prefix is a SCAN
 // MATCH on the escaped prefix that cannot miss a long key. Cache keys start with a digit (the
 // bucket name's length); the proxy's other keys under the prefix (fill locks) do not, so a
-// whole-cache walk (prefix "") matches "<key_prefix>[0-9]*". Values are a versioned binary header
-// (magic, version, lengths, times) + the metadata strings + the body; a value that does not
-// decode is a miss and is deleted. The Redis TTL of a value is its freshness plus the stale
-// grace, bounded by `max_ttl` (redis_ttl_seconds); expiry is checked again against the
-// caller's clock on every read.
+// whole-cache walk (prefix "") matches "<key_prefix>[0-9]*". Values are the body + the metadata
+// strings + a versioned binary trailer (lengths, times, version, magic), body first so a hit
+// keeps the reply's buffer as its body; a value that does not decode is a miss and is deleted. The
+// Redis TTL of a value is its freshness plus the stale grace, bounded by `max_ttl`
+// (redis_ttl_seconds); expiry is checked again against the caller's clock on every read.
 //
 // Failures never escape: any Redis problem (down, slow, error reply) is a miss or a refused
 // write, counted in stats().errors, and the client reconnects on its own.
@@ -36,10 +36,11 @@ struct RedisBackendOptions {
   std::size_t scan_count = 1000;  // SCAN COUNT hint for purges and usage walks
 };
 
-// The value layout, exposed for tests: encode() then decode() gives the entry back.
+// The value layout, exposed for tests: body + encode_tail(meta) decodes to the entry.
 namespace redis_value {
-// The header and metadata that precede the body in a stored value.
-std::string encode_head(const Meta& m);
+inline constexpr std::size_t kTrailer = 52;  // the fixed part at the end of every value
+// The metadata strings and the fixed trailer that follow the body in a stored value.
+std::string encode_tail(const Meta& m);
 // Parses a stored value; nullptr when it is not one of ours (bad magic, version or lengths).
 // Takes the string by value and moves the body out of it (no copy of a large body).
 EntryPtr decode(std::string value);

@@ -24,7 +24,7 @@ Meta sample_meta(std::size_t body) {
 }
 
 std::string value_of(const Meta& m, const std::string& body) {
-  return redis_value::encode_head(m) + body;
+  return body + redis_value::encode_tail(m);
 }
 
 TEST(RedisValue, RoundTripsMetaAndBinaryBody) {
@@ -62,17 +62,18 @@ TEST(RedisValue, ForeignOrDamagedValuesAreRefused) {
   ASSERT_NE(redis_value::decode(good), nullptr);
   EXPECT_EQ(redis_value::decode(""), nullptr);
   EXPECT_EQ(redis_value::decode("hello world, a value someone else wrote"), nullptr);
-  EXPECT_EQ(redis_value::decode(good.substr(0, good.size() - 1)), nullptr) << "short body";
-  EXPECT_EQ(redis_value::decode(good + "x"), nullptr) << "long body";
-  EXPECT_EQ(redis_value::decode(good.substr(0, 40)), nullptr) << "cut inside the header";
+  EXPECT_EQ(redis_value::decode(good.substr(1)), nullptr) << "short body";
+  EXPECT_EQ(redis_value::decode("x" + good), nullptr) << "long body";
+  EXPECT_EQ(redis_value::decode(good.substr(good.size() - 40)), nullptr) << "only a trailer's end";
   std::string bad_magic = good;
-  bad_magic[0] = 'X';
+  bad_magic.back() = 'X';
   EXPECT_EQ(redis_value::decode(bad_magic), nullptr);
+  const std::size_t f = good.size() - redis_value::kTrailer;  // the trailer's start
   std::string future = good;
-  future[4] = 2;  // a version this build does not know
+  future[f + 47] = 2;  // a version this build does not know
   EXPECT_EQ(redis_value::decode(future), nullptr);
   std::string bad_len = good;
-  bad_len[12] = static_cast<char>(bad_len[12] + 1);  // headers length no longer adds up
+  bad_len[f + 24] = static_cast<char>(bad_len[f + 24] + 1);  // lengths no longer add up
   EXPECT_EQ(redis_value::decode(bad_len), nullptr);
 }
 
