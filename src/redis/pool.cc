@@ -16,10 +16,8 @@ namespace yg::redis {
 namespace asio = boost::asio;
 using Clock = std::chrono::steady_clock;
 
-namespace {
-
 // backoff_initial * 2^(n-1), capped at backoff_max, then +-20% jitter.
-Clock::duration backoff_delay(const ClientOptions& o, unsigned failures) {
+std::chrono::steady_clock::duration backoff_delay(const ClientOptions& o, unsigned failures) {
   using ms = std::chrono::milliseconds;
   ms d = o.backoff_initial;
   for (unsigned i = 1; i < failures && d < o.backoff_max; ++i) {
@@ -31,8 +29,6 @@ Clock::duration backoff_delay(const ClientOptions& o, unsigned failures) {
   return std::chrono::duration_cast<Clock::duration>(
       std::chrono::duration<double, std::milli>(static_cast<double>(d.count()) * jitter(rng)));
 }
-
-}  // namespace
 
 // ---- BatchOp ----
 

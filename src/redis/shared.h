@@ -8,6 +8,7 @@
 
 #include <spdlog/logger.h>
 #include <atomic>
+#include <chrono>
 #include <cstdint>
 #include <memory>
 #include <mutex>
@@ -61,5 +62,9 @@ struct Shared {
   bool pools_closed_ = false;
   std::vector<std::weak_ptr<ContextPools>> pools_;
 };
+
+// The wait before reconnect attempt `failures` + 1 (pools and the subscriber):
+// backoff_initial * 2^(failures-1), capped at backoff_max, then +-20% jitter.
+std::chrono::steady_clock::duration backoff_delay(const ClientOptions& o, unsigned failures);
 
 }  // namespace yg::redis

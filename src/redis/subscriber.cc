@@ -38,18 +38,6 @@ constexpr std::chrono::seconds kPingInterval{1};
 constexpr std::chrono::seconds kSilenceLimit{3};
 constexpr std::string_view kPing = "*1\r\n$4\r\nPING\r\n";
 
-Clock::duration subscriber_backoff(const ClientOptions& o, unsigned failures) {
-  std::chrono::milliseconds d = o.backoff_initial;
-  for (unsigned i = 1; i < failures && d < o.backoff_max; ++i) {
-    d *= 2;
-  }
-  d = std::min(d, o.backoff_max);
-  thread_local std::minstd_rand rng{std::random_device{}()};
-  std::uniform_real_distribution<double> jitter(0.8, 1.2);
-  return std::chrono::duration_cast<Clock::duration>(
-      std::chrono::duration<double, std::milli>(static_cast<double>(d.count()) * jitter(rng)));
-}
-
 // One connection's worth of state; the ping timer's callbacks hold it, not the Subscriber's
 // next connection.
 struct Session {
@@ -156,7 +144,7 @@ class SubscriberImpl : public std::enable_shared_from_this<SubscriberImpl> {
         }
       }
       if (failures > 0) {
-        wait_timer_.expires_after(subscriber_backoff(opts_, failures));
+        wait_timer_.expires_after(backoff_delay(opts_, failures));
         co_await wait_timer_.async_wait(asio::as_tuple(asio::use_awaitable));
       }
     }
