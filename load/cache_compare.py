@@ -257,15 +257,7 @@ def ours_yaml(port: int, origin: int, threads: int, layer: str, cache_on: bool,
     max_disk_cache_size_mb: 1024
     fsync: false
 """
-    return f"""server:
-  address: "127.0.0.1"
-  port: {port}
-  threads: {threads}
-logging:
-  level: warn
-  format: json
-  access_log: false
-{cache}{yg_load.origin_bucket_yaml(origin, BUCKET)}"""
+    return yg_load.cached_proxy_yaml(port, threads, cache, origin, BUCKET)
 
 
 def check_ours_config(binary: Path, cfg: Path) -> None:

@@ -234,15 +234,7 @@ def proxy_yaml(port: int, origin: int, threads: int, layers: list, redis_url: st
             cache += f"    pool_size: {args.pool_size}\n"
         if args.command_timeout_ms:
             cache += f"    command_timeout_ms: {args.command_timeout_ms}\n"
-    return f"""server:
-  address: "127.0.0.1"
-  port: {port}
-  threads: {threads}
-logging:
-  level: warn
-  format: json
-  access_log: false
-{cache}{yg_load.origin_bucket_yaml(origin, BUCKET)}"""
+    return yg_load.cached_proxy_yaml(port, threads, cache, origin, BUCKET)
 
 
 class Fleet:

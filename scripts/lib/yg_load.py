@@ -51,6 +51,21 @@ def origin_conf(tmp: Path, port: int, workers: int = 1, access_log: str = "off")
     return NGINX_CONF.format(tmp=tmp, port=port, workers=workers, access_log=access_log)
 
 
+def cached_proxy_yaml(port: int, threads: int, cache_yaml: str, origin_port: int,
+                      s3_bucket: str) -> str:
+    """A whole proxy config for the cache benchmarks: quiet JSON logs, no access log,
+    `cache_yaml` (a `cache:` block, or ""), and the origin bucket."""
+    return f"""server:
+  address: "127.0.0.1"
+  port: {port}
+  threads: {threads}
+logging:
+  level: warn
+  format: json
+  access_log: false
+{cache_yaml}{origin_bucket_yaml(origin_port, s3_bucket)}"""
+
+
 def origin_bucket_yaml(origin_port: int, s3_bucket: str) -> str:
     """The `buckets:` block of a proxy config whose one bucket, /bench, is the nginx origin
     (which ignores SigV4: the keys are placeholders)."""
