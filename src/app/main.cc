@@ -126,6 +126,19 @@ void reload(yg::proxy::Server& server, const std::string& path) {
           "the cache keeps its start settings until a restart (ttls and per-bucket settings "
           "apply now)");
     }
+    const auto& orr = oc.redis;
+    const auto& nr = nc.redis;
+    if (nr.enabled != orr.enabled || nr.redis_url != orr.redis_url ||
+        nr.redis_password != orr.redis_password || nr.redis_username != orr.redis_username ||
+        nr.redis_db != orr.redis_db || nr.redis_key_prefix != orr.redis_key_prefix ||
+        nr.redis_ttl_seconds != orr.redis_ttl_seconds || nr.pool_size != orr.pool_size ||
+        nr.connect_timeout_ms != orr.connect_timeout_ms ||
+        nr.command_timeout_ms != orr.command_timeout_ms ||
+        nr.max_value_size_mb != orr.max_value_size_mb || nr.cluster != orr.cluster ||
+        nr.tls_ca_file != orr.tls_ca_file || nr.purge_propagation != orr.purge_propagation ||
+        nr.fill_lock_ms != orr.fill_lock_ms) {
+      lg->warn("cache.redis changed: the Redis layer keeps its start settings until a restart");
+    }
   }
   const auto& lc = r.config->logging;
   const bool json = lc.format == "json";

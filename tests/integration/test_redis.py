@@ -42,7 +42,7 @@ import yg_procs
 import yg_redis
 from counting_relay import CountingRelay
 from prom import eventually, family, scrape
-from proxy import register_secret
+from proxy import bucket_block, config_doc, register_secret, s3_block
 from rate_client import ConstantLoad, LoadResult
 # Shared with the response-cache suite (same proxy layout and assertions).
 from test_cache import (assert_age, assert_body, cache_section, get, http6, new_key, rand_bytes,
@@ -896,3 +896,39 @@ def test_objects_over_max_value_size_are_not_stored_in_redis(redis_factory, prox
 def expect(cond: bool, msg: str = "") -> None:
     """For prom.eventually checks written as lambdas: they must raise, not return False."""
     assert cond, msg
+
+
+def test_reload_keeps_serving_and_a_changed_origin_is_purged_from_redis(redis_factory,
+                                                                        proxy_factory, s3, relay):
+    """SIGHUP with the Redis layer on: a reload that keeps the origin keeps the entries; one that
+    points the bucket at another origin purges its objects from memory and Redis (the reload's
+    purge runs on a private io_context that the pooled Redis connections must not hold open);
+    the proxy then stops cleanly."""
+    r = redis_factory()
+    cache = redis_cache(("memory", "redis"), {"redis_url": r.url()})
+    p = start_proxy(proxy_factory, [bucket(relay, s3)], cache)
+    key = new_key("reload")
+    body = rand_bytes(9000, 301)
+    put(s3, key, body)
+    assert_body(get(p, target("/c", key)), body, "MISS")
+    wait_keys(r, [rkey(key)])
+
+    def reload(buckets, generation):
+        p.write_config(config_doc(p.port, buckets, extra={"cache": cache}))
+        p.send_signal(signal.SIGHUP)
+        yg_procs.wait_until(
+            lambda: msum(scrape(p.port), "yatagarasu_config_generation") == generation,
+            timeout=10, what=f"config generation {generation}\n{p.log_tail(10)}")
+
+    reload([bucket(relay, s3)], 2)
+    assert_body(get(p, target("/c", key)), body, "HIT")
+    assert rkey(key) in entries(r), "a reload with the same origin dropped the Redis entry"
+
+    direct = bucket_block("c", "/c", s3_block(s3.url, S3_R, s3.access_key, s3.secret_key))
+    reload([direct], 3)
+    wait_keys(r, [rkey(key)], present=False, timeout=5)
+    through_relay = s3_gets(relay, key)
+    assert_body(get(p, target("/c", key)), body, "MISS")
+    assert s3_gets(relay, key) == through_relay, "fetched from the old origin after the reload"
+    p.send_signal(signal.SIGTERM)
+    assert p.wait_exit(15) == 0, p.log_tail(30)
