@@ -278,12 +278,30 @@ class RedisServer {
 // Six cluster-enabled servers made into 3 masters + 3 replicas (cluster-node-timeout 2000).
 class RedisCluster {
  public:
+  // Each node's bus port is chosen explicitly (--cluster-port) from the same range as the
+  // client ports, not left at port + 10000, which can fall among the ephemeral ports other
+  // tests' connections use. A setup that still loses a port race is retried with new ports.
   RedisCluster() {
+    for (int attempt = 1;; ++attempt) {
+      try {
+        build();
+        return;
+      } catch (const std::exception&) {
+        nodes.clear();
+        if (attempt == 3) {
+          throw;
+        }
+      }
+    }
+  }
+
+  void build() {
     std::vector<std::string> create{kRedisCliBin, "--cluster", "create"};
     for (int i = 0; i < 6; ++i) {
       RedisServerOptions o;
-      o.args = {"--cluster-enabled",      "yes", "--cluster-config-file", "nodes.conf",
-                "--cluster-node-timeout", "2000"};
+      o.args = {
+          "--cluster-enabled",      "yes",  "--cluster-config-file", "nodes.conf",
+          "--cluster-node-timeout", "2000", "--cluster-port",        std::to_string(free_port())};
       nodes.push_back(std::make_unique<RedisServer>(o));
       create.push_back("127.0.0.1:" + std::to_string(nodes.back()->port()));
     }
