@@ -43,6 +43,8 @@ struct ServerRateLimitConfig {
   bool enabled = false;
   std::optional<RateLimitRule> global;
   std::optional<RateLimitRule> per_ip;
+  // Extension: per-IP buckets kept at most (memory bound; idle ones are forgotten first).
+  uint64_t max_tracked_ips = 100000;
 };
 
 struct ServerConfig {
@@ -57,6 +59,8 @@ struct ServerConfig {
   SecurityLimits security_limits;
   std::optional<TlsConfig> tls;
   std::optional<ServerRateLimitConfig> rate_limit;
+  // Extension: peers (addresses / CIDR ranges) whose X-Forwarded-For names the client (OPS-3).
+  std::vector<std::string> trusted_proxies;
 };
 
 // ---------------------------------------------------------------------------------------------
@@ -73,6 +77,10 @@ struct RetryConfig {
   uint32_t max_attempts = 3;  // including the first attempt
   uint64_t initial_backoff_ms = 100;
   uint64_t max_backoff_ms = 1000;
+  // Extension: retries add at most budget_percent % to a bucket's requests (over the last
+  // second or two), plus budget_min_per_second (OPS-2).
+  uint32_t budget_percent = 20;
+  uint32_t budget_min_per_second = 10;
 };
 
 struct S3Replica {

@@ -168,6 +168,7 @@ void server(Writer& w, const ServerConfig& s) {
   w.kv("keepalive_timeout", s.keepalive_timeout_secs);
   w.kv("max_concurrent_requests", s.max_concurrent_requests);
   w.kv("coalescing", s.coalescing);
+  w.list("trusted_proxies", s.trusted_proxies);
   w.begin("security_limits");
   w.kv("max_body_size", s.security_limits.max_body_size);
   w.kv("max_header_size", s.security_limits.max_header_size);
@@ -189,6 +190,7 @@ void server(Writer& w, const ServerConfig& s) {
     if (s.rate_limit->per_ip) {
       rate_rule(w, "per_ip", *s.rate_limit->per_ip);
     }
+    w.kv("max_tracked_ips", s.rate_limit->max_tracked_ips);
     w.end();
   }
   w.end();
@@ -259,6 +261,8 @@ void bucket(Writer& w, const BucketConfig& b) {
     w.kv("max_attempts", b.s3.retry->max_attempts);
     w.kv("initial_backoff_ms", b.s3.retry->initial_backoff_ms);
     w.kv("max_backoff_ms", b.s3.retry->max_backoff_ms);
+    w.kv("budget_percent", b.s3.retry->budget_percent);
+    w.kv("budget_min_per_second", b.s3.retry->budget_min_per_second);
     w.end();
   }
   if (b.s3.rate_limit) {

@@ -63,6 +63,22 @@ void parse_server(MapReader& m, ServerConfig& s) {
   m.get_uint("keepalive_timeout", s.keepalive_timeout_secs, 1);
   m.get_uint("max_concurrent_requests", s.max_concurrent_requests, 1);
   m.get_bool("coalescing", s.coalescing);
+  {
+    std::vector<std::string> entries;
+    if (m.get_string_list("trusted_proxies", entries)) {
+      bool ok = true;
+      for (size_t i = 0; i < entries.size(); ++i) {
+        if (auto err = check_ip_or_cidr(entries[i])) {
+          const std::string p = m.child_path("trusted_proxies") + "[" + std::to_string(i) + "]";
+          m.ctx().error(m.ctx().position_of(p), p, *err);
+          ok = false;
+        }
+      }
+      if (ok) {
+        s.trusted_proxies = std::move(entries);
+      }
+    }
+  }
   with_section(m, "security_limits", [&](MapReader& l) {
     l.get_uint("max_body_size", s.security_limits.max_body_size);
     l.get_uint("max_header_size", s.security_limits.max_header_size, 1024);
@@ -88,6 +104,7 @@ void parse_server(MapReader& m, ServerConfig& s) {
       rl.per_ip.emplace();
       parse_rate_limit_rule(g, *rl.per_ip);
     });
+    r.get_uint("max_tracked_ips", rl.max_tracked_ips, 1000, 10000000);
     s.rate_limit = rl;
   });
 }

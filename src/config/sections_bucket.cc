@@ -85,6 +85,8 @@ void parse_s3(MapReader& m, S3Config& s3, size_t bucket_index) {
     r.get_uint("max_attempts", c.max_attempts, 1, 10);
     r.get_uint("initial_backoff_ms", c.initial_backoff_ms, 1);
     r.get_uint("max_backoff_ms", c.max_backoff_ms, 1);
+    r.get_uint("budget_percent", c.budget_percent, 0, 100);
+    r.get_uint("budget_min_per_second", c.budget_min_per_second, 0, 100000);
     s3.retry = c;
   });
   with_section(m, "rate_limit", [&](MapReader& r) {

@@ -548,50 +548,6 @@ struct GateRow {
 // One row per feature this build parses but does not run yet. The issue that implements a
 // feature deletes its row (and nothing else). Issue 0: not planned in any open issue.
 const GateRow kUnavailable[] = {
-    {8, "Replica failover (more than one replica)",
-     [](const Config& c, const ParseContext&, Paths& out) {
-       for (size_t i = 0; i < c.buckets.size(); ++i) {
-         if (c.buckets[i].s3.replicas.size() > 1) {
-           out.push_back(index_path("buckets", i) + ".s3.replicas[1]");
-         }
-       }
-     }},
-    {8, "The circuit breaker",
-     [](const Config& c, const ParseContext&, Paths& out) {
-       for (size_t i = 0; i < c.buckets.size(); ++i) {
-         if (c.buckets[i].s3.circuit_breaker) {
-           out.push_back(index_path("buckets", i) + ".s3.circuit_breaker");
-         }
-       }
-     }},
-    {8, "Retrying upstream requests",
-     [](const Config& c, const ParseContext&, Paths& out) {
-       for (size_t i = 0; i < c.buckets.size(); ++i) {
-         if (c.buckets[i].s3.retry) {
-           out.push_back(index_path("buckets", i) + ".s3.retry");
-         }
-       }
-     }},
-    {8, "Rate limiting",
-     [](const Config& c, const ParseContext&, Paths& out) {
-       if (c.server.rate_limit && c.server.rate_limit->enabled) {
-         out.push_back("server.rate_limit");
-       }
-       for (size_t i = 0; i < c.buckets.size(); ++i) {
-         if (c.buckets[i].s3.rate_limit) {
-           out.push_back(index_path("buckets", i) + ".s3.rate_limit");
-         }
-       }
-     }},
-    {8, "IP filtering",
-     [](const Config& c, const ParseContext&, Paths& out) {
-       for (size_t i = 0; i < c.buckets.size(); ++i) {
-         const auto& f = c.buckets[i].ip_filter;
-         if (!f.allowlist.empty() || !f.blocklist.empty()) {
-           out.push_back(index_path("buckets", i) + ".ip_filter");
-         }
-       }
-     }},
     {8, "The TLS listener",
      [](const Config& c, const ParseContext&, Paths& out) {
        if (c.server.tls) {

@@ -59,6 +59,12 @@ class YgCategory final : public boost::system::error_category {
         return "the authorization service could not answer; retry later";
       case errc::overloaded:
         return "server is busy, retry later";
+      case errc::rate_limited:
+        return "too many requests, retry later";
+      case errc::circuit_open:
+        return "storage backend unavailable (circuit breaker open), retry later";
+      case errc::ip_denied:
+        return "access from this address is not allowed";
       case errc::internal:
         return "internal error";
     }

@@ -33,6 +33,9 @@ enum class errc : int {
   precondition_failed,    // -> 412
   request_timeout,        // server.request_timeout elapsed -> 504
   overloaded,             // max_concurrent_requests reached / draining -> 503
+  rate_limited,           // a rate limit (global, per IP, per bucket) -> 429 + Retry-After
+  circuit_open,           // every replica's circuit breaker is open -> 503 + Retry-After
+  ip_denied,              // the bucket's ip_filter refuses the client address -> 403
   token_missing,          // protected bucket, no token -> 401 WWW-Authenticate: Bearer
   token_invalid,          // bad/expired/unverifiable token -> 401 ... error="invalid_token"
   forbidden,              // a claim rule (or admin claim) failed -> 403

@@ -158,6 +158,14 @@ std::string_view to_string(Rejection r) noexcept {
       return "method_not_allowed";
     case Rejection::Overloaded:
       return "overloaded";
+    case Rejection::RateLimitGlobal:
+      return "rate_limit_global";
+    case Rejection::RateLimitIp:
+      return "rate_limit_ip";
+    case Rejection::RateLimitBucket:
+      return "rate_limit_bucket";
+    case Rejection::IpFilter:
+      return "ip_filter";
     case Rejection::kCount:
       break;
   }
@@ -377,6 +385,10 @@ Totals Registry::totals() const {
       for (std::size_t k = 0; k < o.cache.size(); ++k) {
         o.cache[k] += s.cache[k].value();
       }
+      o.retries += s.retries.value();
+      o.retry_budget_exhausted += s.retry_budget_exhausted.value();
+      o.failovers += s.failovers.value();
+      o.circuit_open += s.circuit_open.value();
     }
     for (std::size_t r = 0; r < t.replicas.size(); ++r) {
       const auto& s = w.replicas[r];
@@ -449,6 +461,30 @@ std::string Registry::render(const std::vector<ExternalFamily>& external) const 
     fmt::format_to(it,
                    "yatagarasu_responses_aborted_total{{bucket=\"{}\",cause=\"upstream\"}} {}\n",
                    escape_label(b.name), b.aborted_by_upstream);
+  }
+  header(out, "yatagarasu_upstream_retries_total", "counter",
+         "Retries of S3 requests after a backoff (s3.retry), by bucket.");
+  for (const auto& b : t.buckets) {
+    fmt::format_to(it, "yatagarasu_upstream_retries_total{{bucket=\"{}\"}} {}\n",
+                   escape_label(b.name), b.retries);
+  }
+  header(out, "yatagarasu_upstream_retry_budget_exhausted_total", "counter",
+         "Retries not made because the bucket's retry budget was spent.");
+  for (const auto& b : t.buckets) {
+    fmt::format_to(it, "yatagarasu_upstream_retry_budget_exhausted_total{{bucket=\"{}\"}} {}\n",
+                   escape_label(b.name), b.retry_budget_exhausted);
+  }
+  header(out, "yatagarasu_upstream_failovers_total", "counter",
+         "Attempts moved to the next replica after a failed one, by bucket.");
+  for (const auto& b : t.buckets) {
+    fmt::format_to(it, "yatagarasu_upstream_failovers_total{{bucket=\"{}\"}} {}\n",
+                   escape_label(b.name), b.failovers);
+  }
+  header(out, "yatagarasu_circuit_open_rejections_total", "counter",
+         "Requests answered 503 because every replica's circuit breaker was open.");
+  for (const auto& b : t.buckets) {
+    fmt::format_to(it, "yatagarasu_circuit_open_rejections_total{{bucket=\"{}\"}} {}\n",
+                   escape_label(b.name), b.circuit_open);
   }
   header(out, "yatagarasu_request_bytes_total", "counter",
          "Request head bytes received from clients.");

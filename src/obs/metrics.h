@@ -83,7 +83,11 @@ enum class Rejection : uint8_t {
   BadPath,          // traversal, bad escapes, NUL, bad UTF-8
   SqlInjection,
   MethodNotAllowed,
-  Overloaded,  // max_concurrent_requests
+  Overloaded,       // max_concurrent_requests
+  RateLimitGlobal,  // server.rate_limit.global (OPS-3)
+  RateLimitIp,      // server.rate_limit.per_ip
+  RateLimitBucket,  // s3.rate_limit
+  IpFilter,         // the bucket's ip_filter refused the client address
   kCount
 };
 std::string_view to_string(Rejection r) noexcept;
@@ -150,6 +154,9 @@ struct BucketSeries {
   std::array<Counter, count_of<AuthzError>()> authz_errors;  // failed attempts, retries included
   Histogram authz_latency;                   // time spent asking the engine (cache misses only)
   std::array<Counter, kCacheResults> cache;  // requests that reached the cache step
+  // OPS-1/OPS-2: retries (another pass over the replicas after a backoff), retries the budget
+  // refused, attempts moved to the next replica, and 503s because every breaker was open.
+  Counter retries, retry_budget_exhausted, failovers, circuit_open;
 };
 
 struct ReplicaSeries {
@@ -191,6 +198,7 @@ struct Totals {
     std::array<uint64_t, count_of<AuthzError>()> authz_errors{};
     Histogram::Snapshot authz_latency;
     std::array<uint64_t, kCacheResults> cache{};
+    uint64_t retries = 0, retry_budget_exhausted = 0, failovers = 0, circuit_open = 0;
   };
   struct Replica {
     std::string bucket, replica;

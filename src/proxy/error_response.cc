@@ -1,5 +1,6 @@
 #include "proxy/error_response.h"
 
+#include <algorithm>
 #include <boost/json/serialize.hpp>
 #include <boost/json/value.hpp>
 
@@ -41,7 +42,11 @@ http::status status_for(const Error& e) noexcept {
     case errc::precondition_failed:
       return http::status::precondition_failed;
     case errc::overloaded:
+    case errc::circuit_open:
       return http::status::service_unavailable;
+    case errc::rate_limited:
+      return http::status::too_many_requests;
+    case errc::ip_denied:
     case errc::token_missing:
     case errc::token_invalid:
       return http::status::unauthorized;
@@ -73,7 +78,8 @@ std::string error_json(http::status status, std::string_view message, std::strin
 
 http::response<http::string_body> make_error_response(const Error& e, std::string_view request_id,
                                                       unsigned version, bool keep_alive,
-                                                      bool head_request, std::string_view reason) {
+                                                      bool head_request, std::string_view reason,
+                                                      uint32_t retry_after_s) {
   const auto status = status_for(e);
   http::response<http::string_body> res{status, version};
   set_common_headers(res, request_id);
@@ -81,8 +87,8 @@ http::response<http::string_body> make_error_response(const Error& e, std::strin
   if (status == http::status::method_not_allowed) {
     res.set(http::field::allow, "GET, HEAD, OPTIONS");
   }
-  if (status == http::status::service_unavailable) {
-    res.set(http::field::retry_after, "1");
+  if (status == http::status::service_unavailable || status == http::status::too_many_requests) {
+    res.set(http::field::retry_after, std::to_string(std::max<uint32_t>(retry_after_s, 1)));
   }
   // RFC 6750 section 3: no token -> the scheme alone; a bad one -> error="invalid_token".
   if (e.is(errc::token_missing)) {

@@ -6,6 +6,7 @@
 #include <boost/beast/http/message.hpp>
 #include <boost/beast/http/status.hpp>
 #include <boost/beast/http/string_body.hpp>
+#include <cstdint>
 #include <string>
 #include <string_view>
 
@@ -22,11 +23,11 @@ std::string error_json(boost::beast::http::status status, std::string_view messa
                        std::string_view reason = {});
 
 // A complete error response: JSON body, Content-Type, Content-Length, X-Request-ID, plus
-// Allow for 405 and Retry-After for 503. `version` is the client's HTTP version. `reason`: an
-// authorization policy's explanation of a deny (written by the policy's author, never by the
-// client), sent as "reason".
+// Allow for 405 and Retry-After for 429 and 503 (`retry_after_s` seconds, at least 1). `version`
+// is the client's HTTP version. `reason`: an authorization policy's explanation of a deny
+// (written by the policy's author, never by the client), sent as "reason".
 boost::beast::http::response<boost::beast::http::string_body> make_error_response(
     const Error& e, std::string_view request_id, unsigned version, bool keep_alive,
-    bool head_request = false, std::string_view reason = {});
+    bool head_request = false, std::string_view reason = {}, uint32_t retry_after_s = 0);
 
 }  // namespace yg::proxy

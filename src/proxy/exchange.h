@@ -26,7 +26,9 @@ struct Exchange {
   // request
   std::string request_id;
   const net::RequestHead* head = nullptr;
-  boost::asio::ip::tcp::endpoint client;
+  boost::asio::ip::tcp::endpoint client;  // the TCP peer
+  // The client's address: the peer, or the X-Forwarded-For hop behind trusted proxies (OPS-3).
+  boost::asio::ip::address client_ip;
   SteadyClock::time_point start{};
   SteadyClock::time_point
       deadline{};  // start + server.request_timeout: bounds time to response head
@@ -49,10 +51,11 @@ struct Exchange {
   std::string upstream;     // replica name that served, if any
   std::optional<SteadyClock::time_point> first_byte;      // response head handed to the socket
   std::optional<SteadyClock::duration> upstream_latency;  // S3 request -> response head
-  std::optional<obs::Endpoint> endpoint;              // /health, /metrics, ...: not bucket traffic
-  std::optional<obs::Rejection> rejection;            // refused by a limit or rule
-  std::string error;                                  // our error's text, for error responses
-  std::string user;                                   // the verified token's "sub" (audit `user`)
+  std::optional<obs::Endpoint> endpoint;    // /health, /metrics, ...: not bucket traffic
+  std::optional<obs::Rejection> rejection;  // refused by a limit or rule
+  std::string error;                        // our error's text, for error responses
+  uint32_t retry_after_s = 0;               // Retry-After of a 429/503 answer (0: the default, 1 s)
+  std::string user;                         // the verified token's "sub" (audit `user`)
   std::shared_ptr<const boost::json::object> claims;  // verified claims (OPA input, issue #5)
   std::optional<obs::AuthOutcome> auth;
   std::optional<obs::AuthzOutcome> authz;  // OPA / OpenFGA outcome (AUTHZ-*)

@@ -110,7 +110,7 @@ void finish_exchange(Exchange& ex, Worker& w) {
   }
 
   const net::RequestHead& h = *ex.head;
-  const std::string client_ip = ex.client.address().to_string();
+  const std::string client_ip = ex.client_ip.to_string();
   const std::string trace_id = obs::trace_id_hex(ex.trace);
   const std::string_view target = h.target;
   const std::string_view path = target.substr(0, target.find('?'));
@@ -324,6 +324,45 @@ std::string render_metrics(const Shared& shared) {
       ext.push_back(std::move(entries));
     }
   }
+  {
+    // OPS-1: every replica breaker of the current configuration.
+    obs::ExternalFamily state{"yatagarasu_circuit_breaker_state",
+                              "Replica circuit breaker: 0 closed, 1 open, 2 half-open.",
+                              "gauge",
+                              {}};
+    obs::ExternalFamily opened{
+        "yatagarasu_circuit_breaker_opened_total",
+        "Times a replica's breaker opened (kept across reloads that leave the replica as it was).",
+        "counter",
+        {}};
+    const auto now = SteadyClock::now();
+    for (const auto& b : rt->buckets) {
+      for (const auto& r : b.replicas) {
+        if (!r.breaker) {
+          continue;
+        }
+        const std::string labels = "{bucket=\"" + obs::escape_label(b.cfg->name) + "\",replica=\"" +
+                                   obs::escape_label(r.cfg->name) + "\"}";
+        state.samples.emplace_back(labels, static_cast<double>(r.breaker->state(now)));
+        opened.samples.emplace_back(labels, static_cast<double>(r.breaker->opened_total()));
+      }
+    }
+    if (!state.samples.empty()) {
+      ext.push_back(std::move(state));
+      ext.push_back(std::move(opened));
+    }
+  }
+  if (rt->ip_limit) {
+    ext.push_back({"yatagarasu_rate_limit_tracked_clients",
+                   "Client addresses holding a per-IP rate-limit bucket (at most "
+                   "server.rate_limit.max_tracked_ips).",
+                   "gauge",
+                   {{"", static_cast<double>(rt->ip_limit->size())}}});
+    ext.push_back({"yatagarasu_rate_limit_evictions_total",
+                   "Per-IP buckets still in use dropped to stay within max_tracked_ips.",
+                   "counter",
+                   {{"", static_cast<double>(rt->ip_limit->evicted_active())}}});
+  }
   ext.push_back({"yatagarasu_active_connections",
                  "Open client connections.",
                  "gauge",
@@ -473,8 +512,8 @@ boost::json::object stats_json(const Shared& shared) {
   }
   o["rejections"] = std::move(rej);
 
-  // Cache layers in lookup order (the page charts each layer's hit rate); circuit breakers come
-  // with issue #8. The page says "not configured" for empty lists.
+  // Cache layers in lookup order (the page charts each layer's hit rate) and the replicas'
+  // circuit breakers. The page says "not configured" for empty lists.
   boost::json::object cache;
   cache["enabled"] = shared.cache != nullptr;
   boost::json::array layers;
@@ -492,7 +531,24 @@ boost::json::object stats_json(const Shared& shared) {
   }
   cache["layers"] = std::move(layers);
   o["cache"] = std::move(cache);
-  o["breakers"] = boost::json::array();
+  boost::json::array breakers;
+  {
+    const auto rt = shared.runtime.load();
+    const auto now = SteadyClock::now();
+    for (const auto& b : rt->buckets) {
+      for (const auto& r : b.replicas) {
+        if (r.breaker) {
+          boost::json::object bo;
+          bo["bucket"] = b.cfg->name;
+          bo["replica"] = r.cfg->name;
+          bo["state"] = resilience::to_string(r.breaker->state(now));
+          bo["opened_total"] = r.breaker->opened_total();
+          breakers.push_back(std::move(bo));
+        }
+      }
+    }
+  }
+  o["breakers"] = std::move(breakers);
 
   boost::json::array recent;
   for (const auto& e : obs::metrics().recent_errors()) {

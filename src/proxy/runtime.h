@@ -10,6 +10,10 @@
 #include "authz/authorizer.h"
 #include "config/config.h"
 #include "net/client/upstream_pool.h"
+#include "resilience/address_set.h"
+#include "resilience/circuit_breaker.h"
+#include "resilience/rate_limiter.h"
+#include "resilience/retry.h"
 #include "router/router.h"
 #include "s3/request.h"
 #include "s3/sigv4.h"
@@ -23,17 +27,27 @@ struct UpstreamReplica {
   net::UpstreamTarget target;
   SteadyClock::duration timeout{};  // connect / first byte / idle read
   uint16_t metrics_slot = 0;        // obs::WorkerMetrics::replicas index
+  // OPS-1: fed by every attempt's outcome, shared by all workers; nullptr when the bucket has
+  // one replica and no s3.circuit_breaker. Carried across reloads while the replica and the
+  // settings stay the same.
+  std::shared_ptr<resilience::CircuitBreaker> breaker;
 };
 
 struct BucketRuntime {
   const config::BucketConfig* cfg = nullptr;  // points into Runtime::config
-  std::vector<UpstreamReplica> replicas;      // by priority; issue #8 adds failover
+  std::vector<UpstreamReplica> replicas;      // by priority (OPS-1: tried in this order)
   std::size_t pool_size = 0;
   uint16_t metrics_slot = 0;  // obs::WorkerMetrics::buckets index
   // auth.enabled: the bucket's own auth.jwt, or the global jwt (shared). nullptr: public.
   std::shared_ptr<const auth::Authenticator> auth;
   // `authorization` configured: OPA or OpenFGA, asked after authentication. nullptr: none.
   std::shared_ptr<const authz::Authorizer> authz;
+  // s3.retry (OPS-2): nullptr = no retries. The budget is shared by every worker.
+  std::shared_ptr<resilience::RetryBudget> retry_budget;
+  // s3.rate_limit (OPS-3): nullptr = none.
+  std::shared_ptr<resilience::TokenBucket> rate_limit;
+  // ip_filter: empty sets = no filter.
+  resilience::AddressSet allow, block;
 };
 
 struct Runtime {
@@ -45,6 +59,11 @@ struct Runtime {
   std::shared_ptr<const auth::Authenticator> global_auth;
   // Every authenticator with a JWKS client, named "global" or by bucket (metrics, /ready).
   std::vector<std::pair<std::string, std::shared_ptr<const auth::Authenticator>>> jwks_users;
+  // server.rate_limit (OPS-3), when enabled; nullptr = none. Carried across reloads while the
+  // settings stay the same.
+  std::shared_ptr<resilience::TokenBucket> global_limit;
+  std::shared_ptr<resilience::KeyedLimiter> ip_limit;
+  resilience::AddressSet trusted_proxies;  // server.trusted_proxies
 };
 
 // Throws std::runtime_error naming the bucket on failure (bad endpoint, unreadable CA file, bad

@@ -44,6 +44,7 @@ constexpr std::pair<errc, obs::Rejection> kRejections[] = {
     {errc::blocked_pattern, obs::Rejection::SqlInjection},
     {errc::method_not_allowed, obs::Rejection::MethodNotAllowed},
     {errc::overloaded, obs::Rejection::Overloaded},
+    {errc::ip_denied, obs::Rejection::IpFilter},
 };
 
 std::optional<obs::Rejection> rejection_of(const Error& e) {
@@ -57,12 +58,15 @@ std::optional<obs::Rejection> rejection_of(const Error& e) {
 
 asio::awaitable<bool> write_error(beast::tcp_stream& stream, Exchange& ex, const Error& e,
                                   unsigned version, bool keep_alive, std::string_view reason = {}) {
-  auto res = make_error_response(e, ex.request_id, version, keep_alive, ex.head_only, reason);
+  auto res = make_error_response(e, ex.request_id, version, keep_alive, ex.head_only, reason,
+                                 ex.retry_after_s);
   ex.error = e.message();
   if (!reason.empty()) {
     ex.error.append(": ").append(reason);
   }
-  ex.rejection = rejection_of(e);
+  if (!ex.rejection) {
+    ex.rejection = rejection_of(e);  // a limit already said which one refused
+  }
   co_return co_await write_response(stream, ex, res) && keep_alive;
 }
 
@@ -93,19 +97,35 @@ asio::awaitable<bool> serve_health(beast::tcp_stream& stream, Exchange& ex, Work
 asio::awaitable<bool> serve_ready(beast::tcp_stream& stream, Exchange& ex, Worker& w,
                                   bool keep_alive) {
   const bool draining = w.shared.draining.load();
-  boost::json::object o;
-  o["status"] = draining ? "draining" : "ready";
+  const auto now = SteadyClock::now();
+  bool all_usable = true;
   boost::json::object buckets;
   for (const auto& b : ex.runtime->buckets) {
-    // A protected bucket whose JWKS was never fetched refuses every token until it is.
+    // OPS-1: a bucket is usable while one replica's breaker is not open (closed, or half-open:
+    // it lets probes through). A protected bucket whose JWKS was never fetched refuses every
+    // token until it is: reported, but not a reason to take the instance out of rotation.
+    boost::json::object replicas;
+    bool usable = false;
+    for (const auto& r : b.replicas) {
+      const auto st = r.breaker ? r.breaker->state(now) : resilience::BreakerState::Closed;
+      usable = usable || st != resilience::BreakerState::Open;
+      replicas[r.cfg->name] = resilience::to_string(st);
+    }
     const auto* jwks = b.auth ? b.auth->jwks() : nullptr;
-    buckets[b.cfg->name] = jwks != nullptr && !jwks->stats().ready
-                               ? "jwks unavailable"
-                               : "ok";  // per-replica health arrives with issue #8 (OPS-1)
+    boost::json::object bo;
+    bo["status"] = !usable                                   ? "unavailable"
+                   : jwks != nullptr && !jwks->stats().ready ? "jwks unavailable"
+                                                             : "ok";
+    bo["replicas"] = std::move(replicas);
+    buckets[b.cfg->name] = std::move(bo);
+    all_usable = all_usable && usable;
   }
+  boost::json::object o;
+  o["status"] = draining ? "draining" : all_usable ? "ready" : "degraded";
   o["buckets"] = std::move(buckets);
   co_return co_await serve_json(
-      stream, ex, draining ? http::status::service_unavailable : http::status::ok, o, keep_alive);
+      stream, ex, draining || !all_usable ? http::status::service_unavailable : http::status::ok, o,
+      keep_alive);
 }
 
 // CORS pre-flight (FEATURES.md HTTP-1): objects are readable cross-origin with GET/HEAD.
@@ -169,7 +189,7 @@ std::optional<Error> authenticate(Exchange& ex, const auth::Authenticator& a, bo
 asio::awaitable<std::optional<Error>> authorize(Exchange& ex, const authz::Authorizer& a, Worker& w,
                                                 std::string_view path) {
   const net::RequestHead& h = *ex.head;
-  const std::string client_ip = ex.client.address().to_string();
+  const std::string client_ip = ex.client_ip.to_string();
   authz::Input in;
   in.claims = ex.claims.get();
   in.bucket = ex.bucket->cfg->name;
@@ -224,6 +244,53 @@ asio::awaitable<std::optional<Error>> authorize(Exchange& ex, const authz::Autho
     co_return std::nullopt;
   }
   co_return Error::of(errc::authz_unavailable, Source::Internal);
+}
+
+// Whole seconds for Retry-After, rounded up.
+uint32_t retry_seconds(SteadyClock::duration d) {
+  const auto s = std::chrono::ceil<std::chrono::seconds>(d).count();
+  return static_cast<uint32_t>(std::clamp<int64_t>(s, 1, 86400));
+}
+
+std::optional<Error> limited(Exchange& ex, const resilience::RateDecision& d, obs::Rejection why) {
+  ex.retry_after_s = retry_seconds(d.retry_after);
+  ex.rejection = why;
+  return Error::of(errc::rate_limited, Source::Downstream);
+}
+
+// server.rate_limit (OPS-3): the global bucket, then the client address's own.
+std::optional<Error> rate_limit_client(Exchange& ex, const Runtime& rt) {
+  const auto now = SteadyClock::now();
+  if (rt.ip_limit) {
+    // Per IP first: one noisy client must not use up the global budget it is refused from.
+    const auto d = rt.ip_limit->take(resilience::to_addr16(ex.client_ip), now);
+    if (!d.allowed) {
+      return limited(ex, d, obs::Rejection::RateLimitIp);
+    }
+  }
+  if (rt.global_limit) {
+    const auto d = rt.global_limit->take(now);
+    if (!d.allowed) {
+      return limited(ex, d, obs::Rejection::RateLimitGlobal);
+    }
+  }
+  return std::nullopt;
+}
+
+// The bucket's ip_filter (blocklist wins, then a non-empty allowlist must match) and its
+// s3.rate_limit.
+std::optional<Error> admit_to_bucket(Exchange& ex, const BucketRuntime& b) {
+  if ((!b.block.empty() && b.block.contains(ex.client_ip)) ||
+      (!b.allow.empty() && !b.allow.contains(ex.client_ip))) {
+    return Error::of(errc::ip_denied, Source::Downstream);
+  }
+  if (b.rate_limit) {
+    const auto d = b.rate_limit->take(SteadyClock::now());
+    if (!d.allowed) {
+      return limited(ex, d, obs::Rejection::RateLimitBucket);
+    }
+  }
+  return std::nullopt;
 }
 
 // The proxy's own endpoints. Returns nullopt when `path` is not one of them.
@@ -326,6 +393,10 @@ asio::awaitable<bool> handle(beast::tcp_stream& stream, Exchange& ex, Worker& w,
     co_return co_await write_error(stream, ex, Error::of(errc::overloaded, Source::Internal),
                                    h.version, keep_alive);
   }
+  // OPS-3: the global and per-client limits come before any work is done for the request.
+  if (auto refused = rate_limit_client(ex, *ex.runtime)) {
+    co_return co_await write_error(stream, ex, *refused, h.version, keep_alive);
+  }
 
   if (h.method != http::verb::get && h.method != http::verb::head &&
       h.method != http::verb::options) {
@@ -366,6 +437,9 @@ asio::awaitable<bool> handle(beast::tcp_stream& stream, Exchange& ex, Worker& w,
     // "/prefix" or "/prefix/" alone: never an S3 listing (ROUTE-1).
     co_return co_await write_error(stream, ex, Error::of(errc::empty_key, Source::Downstream),
                                    h.version, keep_alive);
+  }
+  if (auto refused = admit_to_bucket(ex, *ex.bucket)) {
+    co_return co_await write_error(stream, ex, *refused, h.version, keep_alive);
   }
   if (h.method == http::verb::options) {
     // CORS pre-flights carry no credentials (browsers never send them): not authenticated.
@@ -499,6 +573,7 @@ asio::awaitable<void> run_session(tcp::socket socket, Worker& w, Listener on) {
       Exchange ex;
       ex.runtime = runtime;
       ex.client = remote;
+      ex.client_ip = remote.address();
       ex.start = SteadyClock::now();
       ex.wall_start = SysClock::now();
       ex.deadline = ex.start + std::chrono::seconds(sc.request_timeout_secs);
@@ -530,6 +605,14 @@ asio::awaitable<void> run_session(tcp::socket socket, Worker& w, Listener on) {
       }
       ex.head = &*head;
       ex.head_only = head->method == http::verb::head;
+      if (!runtime->trusted_proxies.empty()) {
+        std::string xff;
+        auto [first, last] = head->fields.equal_range("X-Forwarded-For");
+        for (auto it = first; it != last; ++it) {
+          xff.append(xff.empty() ? "" : ",").append(it->value());
+        }
+        ex.client_ip = resilience::client_address(remote.address(), xff, runtime->trusted_proxies);
+      }
       {
         auto it = head->fields.find("X-Request-ID");
         ex.request_id = obs::request_id_for(

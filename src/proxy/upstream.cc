@@ -1,7 +1,9 @@
 #include "proxy/upstream.h"
 
+#include <algorithm>
 #include <boost/asio/as_tuple.hpp>
 #include <boost/asio/ssl/error.hpp>
+#include <boost/asio/steady_timer.hpp>
 #include <boost/asio/use_awaitable.hpp>
 #include <boost/asio/write.hpp>
 #include <boost/beast/core/string.hpp>
@@ -24,6 +26,7 @@
 #include "proxy/http_util.h"
 #include "proxy/range.h"
 #include "proxy/respond.h"
+#include "resilience/retry.h"
 #include "s3/errors.h"
 
 #ifndef YG_VERSION
@@ -54,21 +57,30 @@ SteadyClock::duration bounded(SteadyClock::duration op, SteadyClock::time_point 
   return std::max<SteadyClock::duration>(std::min(op, left), SteadyClock::duration::zero());
 }
 
-// The outcome of one attempt on one upstream connection.
-enum class Attempt { Done, StaleRetry };
+// The outcome of one attempt on one upstream connection. Failed: nothing reached the client and
+// another attempt (the next replica, or a retry) might succeed; the error is in Context::failure.
+enum class Attempt { Done, StaleRetry, Failed };
+
+// What an attempt says about the replica's health, for its circuit breaker (OPS-1): connect
+// errors, timeouts, resets and 500/502/503/504 count against it; any other answer for it.
+enum class Health : uint8_t { Unknown, Healthy, Sick };
 
 struct Context {
   beast::tcp_stream& client;
   Exchange& ex;
   Worker& w;
-  const UpstreamReplica& replica;
+  const UpstreamReplica* replica = nullptr;  // the one being tried
   bool keep_alive;
   FetchPlan* plan = nullptr;
   bool client_reusable = false;
+  std::optional<Error> failure;  // Attempt::Failed
+  Health health = Health::Unknown;
+  bool body_failed = false;  // S3 failed after the head was relayed (no retry possible)
 
   // This replica's series in the worker's shard, or nullptr when metrics are off.
   obs::ReplicaSeries* series() const {
-    return ex.runtime->config.metrics_enabled ? &w.metrics.replicas[replica.metrics_slot] : nullptr;
+    return ex.runtime->config.metrics_enabled ? &w.metrics.replicas[replica->metrics_slot]
+                                              : nullptr;
   }
   void count_error(obs::UpstreamError e) const {
     if (auto* s = series()) {
@@ -85,7 +97,19 @@ asio::awaitable<bool> send_response(Context& c, Response& res) {
 // S3 could not answer (CACHE-8 serves a stale copy for these): unreachable, timed out, 5xx.
 bool is_upstream_failure(const Error& e) {
   return e.is(errc::upstream_unreachable) || e.is(errc::upstream_timeout) ||
-         e.is(errc::upstream_bad_response) || e.is(errc::request_timeout);
+         e.is(errc::upstream_bad_response) || e.is(errc::request_timeout) ||
+         e.is(errc::circuit_open);
+}
+
+// S3 statuses that mean "this replica cannot answer now" (OPS-2): retried and failed over.
+bool is_retryable_status(unsigned status) {
+  return status == 500 || status == 502 || status == 503 || status == 504;
+}
+
+Attempt failed(Context& c, Error e) {
+  c.health = Health::Sick;
+  c.failure = e;
+  return Attempt::Failed;
 }
 
 asio::awaitable<bool> send_error(Context& c, const Error& e) {
@@ -96,8 +120,8 @@ asio::awaitable<bool> send_error(Context& c, const Error& e) {
     c.ex.error = e.message();
     co_return c.keep_alive;
   }
-  auto res =
-      make_error_response(e, c.ex.request_id, c.ex.head->version, c.keep_alive, c.ex.head_only);
+  auto res = make_error_response(e, c.ex.request_id, c.ex.head->version, c.keep_alive,
+                                 c.ex.head_only, {}, c.ex.retry_after_s);
   c.ex.error = e.message();
   co_return co_await send_response(c, res);
 }
@@ -142,13 +166,14 @@ void make_private(http::fields& f) {
 void finish_body(Context& c, net::ConnectionPtr& conn_ptr, bool upstream_ok, bool client_ok,
                  bool upstream_reusable, bool keep_alive) {
   if (!upstream_ok) {
+    c.body_failed = true;
     c.ex.aborted_by_upstream = true;
     c.count_error(obs::UpstreamError::BodyTruncated);
   } else if (!client_ok) {
     c.ex.aborted_by_client = true;
   }
   if (upstream_ok && client_ok && upstream_reusable) {
-    c.w.pool.give_back(c.replica.target, std::move(conn_ptr), c.ex.bucket->pool_size);
+    c.w.pool.give_back(c.replica->target, std::move(conn_ptr), c.ex.bucket->pool_size);
   } else {
     conn_ptr->close();
   }
@@ -165,7 +190,7 @@ asio::awaitable<Attempt> exchange_on(Stream& up, net::ConnectionPtr& conn_ptr,
   // conn_ptr) neither is touched again.
   net::UpstreamConnection& conn = *conn_ptr;
   auto& lowest = conn.lowest();
-  const auto timeout = c.replica.timeout;
+  const auto timeout = c.replica->timeout;
   static const auto log = log::get("upstream");  // the registry lookup takes a global lock
 
   const auto sent_at = SteadyClock::now();
@@ -178,11 +203,9 @@ asio::awaitable<Attempt> exchange_on(Stream& up, net::ConnectionPtr& conn_ptr,
     }
     c.count_error(wec == beast::error::timeout ? obs::UpstreamError::Timeout
                                                : obs::UpstreamError::Io);
-    c.client_reusable =
-        co_await send_error(c, Error::of(wec == beast::error::timeout ? errc::upstream_timeout
-                                                                      : errc::upstream_unreachable,
-                                         Source::Upstream, true));
-    co_return Attempt::Done;
+    co_return failed(c, Error::of(wec == beast::error::timeout ? errc::upstream_timeout
+                                                               : errc::upstream_unreachable,
+                                  Source::Upstream, true));
   }
 
   http::response_parser<http::buffer_body> parser;
@@ -201,26 +224,26 @@ asio::awaitable<Attempt> exchange_on(Stream& up, net::ConnectionPtr& conn_ptr,
     const bool timed_out = hec == beast::error::timeout;
     c.count_error(timed_out ? obs::UpstreamError::Timeout : obs::UpstreamError::Io);
     log->warn("request_id={} bucket={} replica={} S3 {}: {}", c.ex.request_id,
-              c.ex.bucket->cfg->name, c.replica.cfg->name, timed_out ? "timed out" : "failed",
+              c.ex.bucket->cfg->name, c.replica->cfg->name, timed_out ? "timed out" : "failed",
               hec.message());
     Error e = Error::of(timed_out ? errc::upstream_timeout : errc::upstream_unreachable,
                         Source::Upstream, true);
     if (timed_out && SteadyClock::now() >= c.ex.deadline) {
       e = Error::of(errc::request_timeout, Source::Internal);
     }
-    c.client_reusable = co_await send_error(c, e);
-    co_return Attempt::Done;
+    co_return failed(c, e);
   }
 
   auto& ures = parser.get();
   const unsigned status = ures.result_int();
-  c.ex.upstream = c.replica.cfg->name;
+  c.ex.upstream = c.replica->cfg->name;
   c.ex.upstream_latency = SteadyClock::now() - sent_at;
   if (auto* s = c.series()) {
     s->responses[obs::status_slot(status)].add();
     s->latency.observe(*c.ex.upstream_latency);
   }
   const bool success = status == 200 || status == 206 || status == 304;
+  c.health = is_retryable_status(status) ? Health::Sick : Health::Healthy;
 
   if (status == 304 && c.plan != nullptr && !c.plan->if_none_match.empty()) {
     // Our revalidation (CACHE-8) succeeded: the cached copy is current. Nothing is relayed.
@@ -229,7 +252,7 @@ asio::awaitable<Attempt> exchange_on(Stream& up, net::ConnectionPtr& conn_ptr,
     c.plan->nm_date = field_value(ures.base(), http::field::date);
     c.plan->result = FetchPlan::Result::NotModified;
     if (parser.is_done() && parser.keep_alive()) {
-      c.w.pool.give_back(c.replica.target, std::move(conn_ptr), c.ex.bucket->pool_size);
+      c.w.pool.give_back(c.replica->target, std::move(conn_ptr), c.ex.bucket->pool_size);
     } else {
       conn.close();
     }
@@ -254,7 +277,7 @@ asio::awaitable<Attempt> exchange_on(Stream& up, net::ConnectionPtr& conn_ptr,
       body.append(chunk.get(), kMaxErrorBody - body.size() - ures.body().size);
     }
     if (body_ok && parser.is_done() && parser.keep_alive()) {
-      c.w.pool.give_back(c.replica.target, std::move(conn_ptr), c.ex.bucket->pool_size);
+      c.w.pool.give_back(c.replica->target, std::move(conn_ptr), c.ex.bucket->pool_size);
     } else {
       conn.close();
     }
@@ -268,13 +291,16 @@ asio::awaitable<Attempt> exchange_on(Stream& up, net::ConnectionPtr& conn_ptr,
     if (e.is(errc::upstream_auth)) {
       // Loud: the operator must fix credentials or clock; the client cannot.
       log->error("request_id={} bucket={} replica={} S3 refused the proxy's credentials: {} {}",
-                 c.ex.request_id, c.ex.bucket->cfg->name, c.replica.cfg->name, status,
+                 c.ex.request_id, c.ex.bucket->cfg->name, c.replica->cfg->name, status,
                  s3err ? s3err->code : std::string("(no error body)"));
     } else if (!e.is(errc::not_found) && !e.is(errc::range_not_satisfiable) &&
                !e.is(errc::precondition_failed)) {
       log->warn("request_id={} bucket={} replica={} S3 answered {} {}", c.ex.request_id,
-                c.ex.bucket->cfg->name, c.replica.cfg->name, status,
+                c.ex.bucket->cfg->name, c.replica->cfg->name, status,
                 s3err ? s3err->code : std::string());
+    }
+    if (is_retryable_status(status)) {
+      co_return failed(c, e);  // another replica, or a retry, may answer
     }
     if (e.is(errc::range_not_satisfiable)) {
       auto res =
@@ -304,7 +330,7 @@ asio::awaitable<Attempt> exchange_on(Stream& up, net::ConnectionPtr& conn_ptr,
     if (pre != Precondition::Proceed) {
       // The body is not wanted; a GET's unread body makes the connection unusable.
       if (parser.is_done() && parser.keep_alive()) {
-        c.w.pool.give_back(c.replica.target, std::move(conn_ptr), c.ex.bucket->pool_size);
+        c.w.pool.give_back(c.replica->target, std::move(conn_ptr), c.ex.bucket->pool_size);
       } else {
         conn.close();
       }
@@ -409,7 +435,7 @@ asio::awaitable<Attempt> exchange_on(Stream& up, net::ConnectionPtr& conn_ptr,
     auto [ec, n] = co_await http::async_write_header(c.client, sr, use_tuple);
     c.ex.aborted_by_client = static_cast<bool>(ec);
     if (parser.is_done() && parser.keep_alive()) {
-      c.w.pool.give_back(c.replica.target, std::move(conn_ptr), c.ex.bucket->pool_size);
+      c.w.pool.give_back(c.replica->target, std::move(conn_ptr), c.ex.bucket->pool_size);
     } else {
       conn.close();
     }
@@ -462,8 +488,8 @@ asio::awaitable<Attempt> exchange_on(Stream& up, net::ConnectionPtr& conn_ptr,
             remaining = 0;
           } else if (outcome == net::SpliceOutcome::ReadFailed) {
             log->warn("request_id={} bucket={} replica={} S3 body failed after {} of {} bytes",
-                      c.ex.request_id, c.ex.bucket->cfg->name, c.replica.cfg->name, c.ex.bytes_sent,
-                      *length);
+                      c.ex.request_id, c.ex.bucket->cfg->name, c.replica->cfg->name,
+                      c.ex.bytes_sent, *length);
             upstream_ok = false;
           } else if (outcome == net::SpliceOutcome::WriteFailed) {
             client_ok = false;
@@ -485,7 +511,7 @@ asio::awaitable<Attempt> exchange_on(Stream& up, net::ConnectionPtr& conn_ptr,
             asio::buffer(chunk.get(), std::min<uint64_t>(remaining, kRelayChunk)), use_tuple);
         if (rec) {
           log->warn("request_id={} bucket={} replica={} S3 body failed after {} of {} bytes: {}",
-                    c.ex.request_id, c.ex.bucket->cfg->name, c.replica.cfg->name,
+                    c.ex.request_id, c.ex.bucket->cfg->name, c.replica->cfg->name,
                     *length - remaining, *length, rec.message());
           upstream_ok = false;
           break;
@@ -526,7 +552,7 @@ asio::awaitable<Attempt> exchange_on(Stream& up, net::ConnectionPtr& conn_ptr,
       auto [rec, rn] = co_await http::async_read_some(up, conn.buffer, parser, use_tuple);
       if (rec && rec != http::error::need_buffer) {
         log->warn("request_id={} bucket={} replica={} S3 body failed after {} bytes: {}",
-                  c.ex.request_id, c.ex.bucket->cfg->name, c.replica.cfg->name, c.ex.bytes_sent,
+                  c.ex.request_id, c.ex.bucket->cfg->name, c.replica->cfg->name, c.ex.bytes_sent,
                   rec.message());
         upstream_ok = false;
         break;
@@ -581,12 +607,11 @@ cache::Meta stored_meta(const http::fields& from, uint64_t size) {
   return m;
 }
 
-asio::awaitable<bool> proxy_to_s3(beast::tcp_stream& client, Exchange& ex, Worker& w,
-                                  bool keep_alive, FetchPlan* plan) {
-  const auto& replica = ex.bucket->replicas.front();
-  Context c{client, ex, w, replica, keep_alive, plan};
-  const auto& h = *ex.head;
+namespace {
 
+http::request<http::empty_body> build_request(const Exchange& ex, const UpstreamReplica& replica,
+                                              const FetchPlan* plan) {
+  const auto& h = *ex.head;
   const auto query = s3::forwardable_query(ex.query);
   const auto signed_req =
       s3::build_object_request(ex.head_only ? "HEAD" : "GET", replica.endpoint, replica.cfg->bucket,
@@ -619,7 +644,16 @@ asio::awaitable<bool> proxy_to_s3(beast::tcp_stream& client, Exchange& ex, Worke
     req.set("tracestate", ex.trace.tracestate);
   }
   req.keep_alive(true);
+  return req;
+}
 
+// One attempt on c.replica: a pooled connection (and a fresh one if that had died while idle),
+// or a new connection.
+asio::awaitable<Attempt> attempt_on(Context& c) {
+  const UpstreamReplica& replica = *c.replica;
+  Exchange& ex = c.ex;
+  Worker& w = c.w;
+  auto req = build_request(ex, replica, c.plan);
   for (int attempt = 0; attempt < 2; ++attempt) {
     net::ConnectionPtr conn = attempt == 0 ? w.pool.take(replica.target) : nullptr;
     if (!conn) {
@@ -634,7 +668,7 @@ asio::awaitable<bool> proxy_to_s3(beast::tcp_stream& client, Exchange& ex, Worke
         if (e.is(errc::upstream_timeout) && SteadyClock::now() >= ex.deadline) {
           e = Error::of(errc::request_timeout, Source::Internal);
         }
-        co_return co_await send_error(c, e);
+        co_return failed(c, e);
       }
       conn = std::move(*r);
     }
@@ -645,12 +679,135 @@ asio::awaitable<bool> proxy_to_s3(beast::tcp_stream& client, Exchange& ex, Worke
     } else {
       a = co_await exchange_on(std::get<net::TlsStream>(conn->stream), conn, req, c);
     }
-    if (a == Attempt::StaleRetry) {
-      continue;
+    if (a != Attempt::StaleRetry) {
+      co_return a;
     }
-    co_return c.client_reusable;
   }
-  co_return co_await send_error(c, Error::of(errc::upstream_unreachable, Source::Upstream, true));
+  co_return failed(c, Error::of(errc::upstream_unreachable, Source::Upstream, true));
+}
+
+// Reports one attempt's outcome to the replica's breaker.
+void report(const UpstreamReplica& r, const resilience::CircuitBreaker::Admission& adm,
+            const Context& c) {
+  if (!r.breaker) {
+    return;
+  }
+  const auto now = SteadyClock::now();
+  switch (c.health) {
+    case Health::Sick:
+      r.breaker->on_failure(adm.probe, now);
+      break;
+    case Health::Healthy:
+      r.breaker->on_success(adm.probe);
+      if (c.body_failed) {
+        r.breaker->on_failure(false, now);  // the head came, the body did not
+      }
+      break;
+    case Health::Unknown:
+      r.breaker->abandon(adm.probe);
+      break;
+  }
+}
+
+}  // namespace
+
+// OPS-1 / OPS-2: replicas in priority order, skipping those whose breaker is open; a failed
+// attempt (nothing sent to the client yet) moves on to the next replica at once; when every
+// replica failed, s3.retry allows further passes after a jittered backoff, within the request
+// deadline and the bucket's retry budget. The last failure is answered (or, with a stale copy,
+// returned to the cache step); when no replica could even be tried, 503 + Retry-After.
+asio::awaitable<bool> proxy_to_s3(beast::tcp_stream& client, Exchange& ex, Worker& w,
+                                  bool keep_alive, FetchPlan* plan) {
+  Context c{client, ex, w, nullptr, keep_alive, plan};
+  const BucketRuntime& b = *ex.bucket;
+  const auto& retry = b.cfg->s3.retry;
+  const uint32_t passes = retry ? retry->max_attempts : 1;
+  obs::BucketSeries* series =
+      ex.runtime->config.metrics_enabled ? &w.metrics.buckets[b.metrics_slot] : nullptr;
+  if (b.retry_budget) {
+    b.retry_budget->on_request(SteadyClock::now());
+  }
+  static const auto log = log::get("upstream");
+  std::optional<Error> last;
+  std::optional<SteadyClock::duration> open_for;  // shortest wait among refusing breakers
+  for (uint32_t pass = 0; pass < passes; ++pass) {
+    if (pass > 0) {
+      const auto now = SteadyClock::now();
+      if (!b.retry_budget->try_retry(now)) {
+        if (series != nullptr) {
+          series->retry_budget_exhausted.add();
+        }
+        break;
+      }
+      const auto delay = resilience::backoff_delay(
+          pass, std::chrono::milliseconds(retry->initial_backoff_ms),
+          std::chrono::milliseconds(retry->max_backoff_ms), resilience::jitter_unit());
+      if (now + delay >= ex.deadline) {
+        break;  // no time left for another attempt
+      }
+      asio::steady_timer t(w.io, delay);
+      co_await t.async_wait(use_tuple);
+      if (series != nullptr) {
+        series->retries.add();
+      }
+    }
+    bool tried = false;
+    const UpstreamReplica* previous = nullptr;  // failed earlier in this pass
+    for (const auto& r : b.replicas) {
+      resilience::CircuitBreaker::Admission adm{true, false, {}};
+      if (r.breaker) {
+        adm = r.breaker->try_acquire(SteadyClock::now());
+        if (!adm.allowed) {
+          open_for = std::min(open_for.value_or(adm.retry_after), adm.retry_after);
+          continue;
+        }
+      }
+      if (SteadyClock::now() >= ex.deadline) {
+        if (r.breaker) {
+          r.breaker->abandon(adm.probe);
+        }
+        last = Error::of(errc::request_timeout, Source::Internal);
+        break;
+      }
+      if (previous != nullptr) {
+        if (series != nullptr) {
+          series->failovers.add();
+        }
+        log->info("request_id={} bucket={} failing over from replica {} to {}", ex.request_id,
+                  b.cfg->name, previous->cfg->name, r.cfg->name);
+      }
+      tried = true;
+      previous = &r;
+      c.replica = &r;
+      c.failure.reset();
+      c.health = Health::Unknown;
+      c.body_failed = false;
+      const Attempt a = co_await attempt_on(c);
+      report(r, adm, c);
+      if (a != Attempt::Failed) {
+        co_return c.client_reusable;
+      }
+      last = c.failure;
+      if (last && last->is(errc::request_timeout)) {
+        break;  // the request's own deadline passed: nothing more to try
+      }
+    }
+    if (!tried || (last && last->is(errc::request_timeout))) {
+      break;
+    }
+  }
+  if (!last) {
+    // Every replica's breaker was open: none was asked.
+    if (series != nullptr) {
+      series->circuit_open.add();
+    }
+    ex.retry_after_s = static_cast<uint32_t>(std::clamp<int64_t>(
+        std::chrono::ceil<std::chrono::seconds>(open_for.value_or(std::chrono::seconds(1))).count(),
+        1, 86400));
+    last = Error::of(errc::circuit_open, Source::Upstream);
+  }
+  c.client_reusable = co_await send_error(c, *last);
+  co_return c.client_reusable;
 }
 
 }  // namespace yg::proxy

@@ -19,6 +19,13 @@ Modes:
                         `chunk_interval` s apart (TCP_NODELAY), then the last-chunk `0\r\n\r\n`
   chunked-truncated     like `chunked`, but after `truncate_after_chunks` chunks it closes the
                         connection (FIN) without the last-chunk
+  500-always            500 InternalError with an S3 XML error body
+  503-fraction          like `ok`, but a `fail_fraction` share of requests (spread evenly and
+                        deterministically: request n fails when floor(n*f) moved) get 503
+  die-mid-body          sends headers and half the body, then closes the connection (FIN)
+
+Refusing connections: stop_listening() closes the listening socket (connects are refused with
+RST by the kernel) and listen_again() reopens it on the same port.
 
 Standalone:  python3 tests/support/fault_server.py --mode stall-before-headers [--port N]
 """
@@ -35,7 +42,7 @@ from dataclasses import dataclass, field
 from typing import List, Optional, Tuple
 
 MODES = ("ok", "stall-before-headers", "stall-mid-body", "reset", "503-always", "trickle",
-         "chunked", "chunked-truncated")
+         "chunked", "chunked-truncated", "500-always", "503-fraction", "die-mid-body")
 
 # Five chunks of varying sizes, one of them 100 KiB (sum: 115_000 bytes).
 DEFAULT_CHUNK_SIZES = (1, 4093, 100 * 1024, 17, 8489)
@@ -76,6 +83,7 @@ class FaultServer:
     chunk_sizes: Tuple[int, ...] = DEFAULT_CHUNK_SIZES
     chunk_interval: float = 0.02
     truncate_after_chunks: int = 3
+    fail_fraction: float = 0.5
     host: str = "127.0.0.1"
     port: int = 0
     requests: List[RecordedRequest] = field(default_factory=list)
@@ -89,6 +97,7 @@ class FaultServer:
         self._server: Optional[asyncio.base_events.Server] = None
         self._lock = threading.Lock()
         self._tasks: set = set()
+        self._served = 0  # requests answered (503-fraction's counter)
 
     # --- lifecycle ---------------------------------------------------------------------
 
@@ -282,9 +291,51 @@ class FaultServer:
             pass
         rec.peer_closed_early = True
 
+    def stop_listening(self) -> None:
+        """Closes the listening socket: new connections are refused until listen_again()."""
+        async def close():
+            self._server.close()
+            await self._server.wait_closed()
+        asyncio.run_coroutine_threadsafe(close(), self._loop).result(10)
+
+    def listen_again(self) -> None:
+        async def reopen():
+            self._server = await asyncio.start_server(self._handle, self.host, self.port,
+                                                      reuse_address=True)
+        asyncio.run_coroutine_threadsafe(reopen(), self._loop).result(10)
+
+    async def _error(self, writer, status: str, code: bytes, head_only: bool) -> bool:
+        xml = (b'<?xml version="1.0" encoding="UTF-8"?>\n<Error><Code>' + code +
+               b'</Code><Message>injected failure</Message>'
+               b'<RequestId>FAKE0000REQUEST</RequestId></Error>')
+        writer.write(self._headers(status, len(xml), "application/xml"))
+        if not head_only:
+            writer.write(xml)
+        await writer.drain()
+        return True
+
     async def _respond(self, req, reader, writer, rec) -> bool:
         mode = self.mode
         head_only = req.method == "HEAD"
+        n = self._served
+        self._served += 1
+        if mode == "500-always":
+            return await self._error(writer, "500 Internal Server Error", b"InternalError",
+                                     head_only)
+        if mode == "503-fraction":
+            f = self.fail_fraction
+            if int((n + 1) * f) > int(n * f):
+                return await self._error(writer, "503 Service Unavailable", b"SlowDown",
+                                         head_only)
+            mode = "ok"
+        if mode == "die-mid-body" and not head_only:
+            writer.write(self._headers("200 OK", len(self.body), self.content_type))
+            half = self.body[: max(1, len(self.body) // 2)]
+            writer.write(half)
+            await writer.drain()
+            rec.bytes_sent += len(half)
+            writer.close()
+            return False
         if mode == "stall-before-headers":
             await self._wait_peer_close(reader, rec)
             return False
