@@ -46,12 +46,12 @@ http::status status_for(const Error& e) noexcept {
       return http::status::service_unavailable;
     case errc::rate_limited:
       return http::status::too_many_requests;
-    case errc::ip_denied:
     case errc::token_missing:
     case errc::token_invalid:
       return http::status::unauthorized;
     case errc::forbidden:
     case errc::authz_denied:
+    case errc::ip_denied:
       return http::status::forbidden;
     case errc::authz_unavailable:
       return http::status::internal_server_error;

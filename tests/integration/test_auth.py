@@ -262,7 +262,7 @@ def test_jwks_down_at_start_then_up_and_garbage_keeps_last_good(proxy_factory, m
                       extra={"jwt": jwks_cfg(url, algorithm="ES256")})
     # Down: the proxy runs, /ready says so, protected requests get 401, public ones work.
     ready = get(p, "/ready").json()
-    assert ready["buckets"]["private"] == "jwks unavailable"
+    assert ready["buckets"]["private"]["status"] == "jwks unavailable"
     assert_401(get(p, "/private/hello.txt", bearer(k.mint())), invalid=True)
     assert get(p, "/public/hello.txt").status == 200
     srv = JwksServer()
@@ -271,7 +271,7 @@ def test_jwks_down_at_start_then_up_and_garbage_keeps_last_good(proxy_factory, m
     try:
         yg_procs.wait_until(lambda: get(p, "/private/hello.txt", bearer(k.mint())).status == 200,
                             timeout=15, what="accepted once the JWKS is up")
-        assert get(p, "/ready").json()["buckets"]["private"] == "ok"
+        assert get(p, "/ready").json()["buckets"]["private"]["status"] == "ok"
         srv.mode = "garbage"
         hits = srv.hits
         yg_procs.wait_until(lambda: srv.hits > hits + 1, timeout=10, what="refreshes")
@@ -329,6 +329,6 @@ def test_reload_keeps_jwks_keys_while_the_new_client_fetches(proxy_factory, moto
                             what="reload")
         for _ in range(5):
             assert get(p, "/private/hello.txt", bearer(k.mint())).status == 200
-        assert get(p, "/ready").json()["buckets"]["private"] == "ok"
+        assert get(p, "/ready").json()["buckets"]["private"]["status"] == "ok"
     finally:
         srv.stop()

@@ -309,3 +309,43 @@ def test_breakers_survive_a_reload_that_keeps_the_replica(proxy_factory, fault_s
     eventually(p.port, lambda m: series(m, "yatagarasu_config_generation") == gen + 1)
     assert served_by_secondary(get(p))
     assert len(fake.requests) == 1, "the open breaker was kept: the primary is still skipped"
+
+
+# --- under load ----------------------------------------------------------------------------------
+
+def test_failover_under_constant_load_drops_nothing(proxy_factory, fault_server, moto_auth):
+    """100 req/s while the primary refuses connections, then answers 503, then stalls, then
+    recovers: every request gets the exact object (from one replica or the other), and traffic
+    returns to the primary at the end."""
+    from rate_client import ConstantLoad
+    fake = fault_server("ok", body=catalog.SMALL.body)
+    cb = {"failure_threshold": 3, "success_threshold": 1, "timeout_seconds": 1,
+          "half_open_max_requests": 1}
+    p = proxy_factory([ha_bucket([fake_replica(fake, timeout=1), moto_replica(moto_auth)],
+                                 circuit_breaker=cb)])
+    load = ConstantLoad(p.port, {KEY: catalog.SMALL.body}, rate=100).start()
+    time.sleep(1)
+    load.mark("refuse")
+    fake.stop_listening()
+    time.sleep(1.5)
+    fake.listen_again()
+    fake.mode = "503-always"
+    load.mark("503")
+    time.sleep(1.5)
+    fake.mode = "stall-before-headers"
+    load.mark("stall")
+    time.sleep(2.0)
+    fake.mode = "ok"
+    load.mark("recover")
+    time.sleep(2.5)
+    at_end = len(fake.requests)
+    time.sleep(1.0)
+    res = load.stop()
+    assert not res.failures(), res.summary()
+    assert len(res.outcomes) >= 800
+    assert len(fake.requests) - at_end >= 50, "traffic is back on the primary"
+    m = scrape(p.port)
+    assert series(m, "yatagarasu_upstream_failovers_total", bucket="ha") >= 3
+    assert series(m, "yatagarasu_circuit_breaker_opened_total", bucket="ha",
+                  replica="primary") >= 3
+    assert series(m, "yatagarasu_circuit_breaker_state", bucket="ha", replica="primary") == 0
