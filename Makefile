@@ -46,16 +46,18 @@ unit-asan: build-asan
 	cd $(ASAN_BUILD) && ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
 	  ctest -L unit --output-on-failure -j$(JOBS)
 
-# ThreadSanitizer over the code shared between workers: the cache unit tests and the cache
-# backend conformance suite (its concurrent readers/writers case). Only those two targets.
+# ThreadSanitizer over the code shared between workers: the cache unit tests, the cache
+# backend conformance suite (its concurrent readers/writers case) and the resilience primitives
+# (breakers, rate limiters, retry budgets shared by every worker). Only those targets.
 $(TSAN_BUILD)/build.ninja:
 	cmake -S . -B $(TSAN_BUILD) -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo -DYG_TSAN=ON \
-	  -DYG_BUILD_BENCH=OFF -DYG_UNIT_MODULES="core;cache"
+	  -DYG_BUILD_BENCH=OFF -DYG_UNIT_MODULES="core;resilience;cache"
 
 tsan: deps $(TSAN_BUILD)/build.ninja
-	cmake --build $(TSAN_BUILD) -j$(JOBS) --target unit_cache conformance_cache
+	cmake -S . -B $(TSAN_BUILD) -DYG_UNIT_MODULES="core;resilience;cache" >/dev/null
+	cmake --build $(TSAN_BUILD) -j$(JOBS) --target unit_cache conformance_cache unit_resilience
 	cd $(TSAN_BUILD) && TSAN_OPTIONS=halt_on_error=1:second_deadlock_stack=1 \
-	  ctest -R '^(unit_cache|conformance_cache)$$' --output-on-failure -j$(JOBS)
+	  ctest -R '^(unit_cache|conformance_cache|unit_resilience)$$' --output-on-failure -j$(JOBS)
 
 integration: build
 	YG_BINARY=$(CURDIR)/$(BUILD)/yatagarasu $(PYTEST) tests/integration -q -p no:cacheprovider
