@@ -63,7 +63,8 @@ integration: build
 	YG_BINARY=$(CURDIR)/$(BUILD)/yatagarasu $(PYTEST) tests/integration -q -p no:cacheprovider
 
 # ASan inflates memory, so the peak-RSS assertions (marker `rss`) run only on the release build;
-# the 1 GiB transfers (marker `slow`) too: the same code paths run under ASan on 10 MiB objects.
+# the heavy tests (marker `slow`: 1 GiB transfers, load runs of thousands of requests) too: the
+# same code paths run under ASan on 10 MiB objects and short sequences.
 integration-asan: build-asan
 	YG_BINARY=$(CURDIR)/$(ASAN_BUILD)/yatagarasu YG_SANITIZED=1 \
 	  ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \

@@ -8,6 +8,8 @@ import http.client
 import threading
 import time
 
+import pytest
+
 import catalog
 from checks import assert_json_error
 from httpc import request
@@ -106,6 +108,7 @@ def test_ip_filter_allowlist_and_blocklist(proxy_factory, moto_auth):
     assert series(scrape(p.port), "yatagarasu_rejected_requests_total", reason="ip_filter") == 3
 
 
+@pytest.mark.slow
 def test_a_flood_of_distinct_addresses_stays_bounded(proxy_factory, moto_auth):
     """Per-IP buckets are bounded by max_tracked_ips: 20 000 distinct client addresses (a scan
     through a trusted proxy) leave at most 1000 behind, and memory does not grow with them."""

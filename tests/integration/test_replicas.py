@@ -313,6 +313,7 @@ def test_breakers_survive_a_reload_that_keeps_the_replica(proxy_factory, fault_s
 
 # --- under load ----------------------------------------------------------------------------------
 
+@pytest.mark.slow
 def test_failover_under_constant_load_drops_nothing(proxy_factory, fault_server, moto_auth):
     """100 req/s while the primary refuses connections, then answers 503, then stalls, then
     recovers: every request gets the exact object (from one replica or the other), and traffic
