@@ -429,6 +429,7 @@ def test_second_sigterm_exits_at_once_with_status_1(proxy_factory, fault_server)
     p.send_signal(signal.SIGTERM)
     status = p.wait_exit(5)
     elapsed = time.monotonic() - t0
+    print(f"\nsecond SIGTERM: exit status {status} {elapsed * 1000:.0f} ms after it")
     assert status == 1, f"status {status}\n{p.log_tail(20)}"
     assert elapsed < 2, f"second SIGTERM took {elapsed:.1f}s"
     assert any("again during the drain" in m for m in log_messages(p))
@@ -450,6 +451,7 @@ def test_shutdown_timeout_cuts_a_stream_and_exit_is_clean(proxy_factory, fault_s
     p.send_signal(signal.SIGTERM)
     status = p.wait_exit(8)
     elapsed = time.monotonic() - t0
+    print(f"\nshutdown timeout 2 s: exit status {status} {elapsed:.2f} s after SIGTERM")
     assert status == 0, f"status {status}\n{p.log_tail(20)}"
     assert 1.8 <= elapsed <= 4.0, f"exit {elapsed:.2f}s after SIGTERM (timeout 2 s)"
     s.settimeout(3)
