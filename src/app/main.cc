@@ -1,27 +1,42 @@
 // Wiring only: parse the command line, load and validate the config, build the runtime, start
 // the workers, handle signals, drain, exit.
 
+#include <fcntl.h>
+#include <unistd.h>
+
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/signal_set.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <cerrno>
+#include <chrono>
 #include <csignal>
 #include <cstdio>
+#include <cstdlib>
 #include <cstring>
+#include <filesystem>
 #include <functional>
 #include <iostream>
 #include <optional>
 #include <string>
+#include <thread>
 
+#include "app/daemon.h"
+#include "app/pid_file.h"
+#include "app/sd_notify.h"
 #include "config/loader.h"
 #include "core/log.h"
 #include "obs/audit.h"
 #include "obs/metrics.h"
 #include "proxy/cache_phase.h"
+#include "proxy/reload.h"
 #include "proxy/runtime.h"
 #include "proxy/server.h"
 
 namespace {
 
-constexpr const char* kUsage = R"(Usage: yatagarasu --config FILE [--test]
+constexpr const char* kUsage =
+    R"(Usage: yatagarasu --config FILE [-d] [--pid-file FILE] [--log-file FILE]
+       yatagarasu --config FILE --test
        yatagarasu --version | --help
 
 A read-only S3 proxy: GET/HEAD /<prefix>/<key> is routed to the bucket whose path_prefix
@@ -32,20 +47,37 @@ Options:
                       docs/configuration.md). ${VAR} and ${VAR:-default} are substituted.
   -t, --test          check the configuration and exit: 0 if valid, 1 with every error as
                       "file:line: key.path: what" on stderr
+  -d, --daemon        run in the background: fork, setsid, chdir /, stdin/stdout/stderr to
+                      /dev/null (or --log-file). The command exits 0 once the listeners are
+                      bound, or 1 with the start-up error on stderr. Relative paths inside
+                      the configuration then resolve against /.
+      --pid-file FILE write the pid to FILE once the listeners are bound, remove it on exit;
+                      refuse to start if FILE names a running process (with or without -d)
+      --log-file FILE append the log (stdout and stderr) to FILE instead of the terminal
   -V, --version       print the version and exit
   -h, --help          print this help and exit
 
-Signals: SIGTERM/SIGINT drain gracefully (shutdown.timeout_seconds) and flush the audit
-log, SIGHUP reloads the configuration file (an invalid file changes nothing).
+Signals:
+  SIGHUP              reload the configuration file (same as POST /admin/reload); an
+                      invalid file changes nothing and the error is logged
+  SIGTERM, SIGINT     graceful shutdown: /ready answers 503 (on metrics.port), the listener
+                      closes, in-flight requests finish (up to shutdown.timeout_seconds, then
+                      they are cut), the audit log is flushed; exit 0. A second SIGTERM/SIGINT
+                      during the drain cuts every connection at once and exits 1.
+systemd: with $NOTIFY_SOCKET set, READY=1 is sent once serving, RELOADING=1/READY=1 around
+reloads and STOPPING=1 at shutdown (Type=notify; see deploy/yatagarasu.service).
 Endpoints: /health (liveness), /ready (readiness), /metrics (Prometheus; also on
-metrics.port when set), /admin/ (live dashboard), /admin/stats (its JSON).
+metrics.port when set), /admin/ (live dashboard), /admin/stats (its JSON), POST /admin/reload.
 Logs: one line per event on stderr (logging.format text|json, logging.level), one access
 line per request (logging.access_log); audit lines go to audit_log's file/syslog sinks.
 )";
 
 struct Args {
   std::string config;
+  std::string pid_file;
+  std::string log_file;
   bool test = false;
+  bool daemon = false;
 };
 
 // Returns false after printing to stderr for a bad command line.
@@ -64,10 +96,20 @@ bool parse_args(int argc, char** argv, Args& a, int& exit_code) {
     }
     if (s == "-t" || s == "--test") {
       a.test = true;
+    } else if (s == "-d" || s == "--daemon") {
+      a.daemon = true;
     } else if ((s == "-c" || s == "--config") && i + 1 < argc) {
       a.config = argv[++i];
     } else if (s.starts_with("--config=")) {
       a.config = std::string(s.substr(9));
+    } else if (s == "--pid-file" && i + 1 < argc) {
+      a.pid_file = argv[++i];
+    } else if (s.starts_with("--pid-file=")) {
+      a.pid_file = std::string(s.substr(11));
+    } else if (s == "--log-file" && i + 1 < argc) {
+      a.log_file = argv[++i];
+    } else if (s.starts_with("--log-file=")) {
+      a.log_file = std::string(s.substr(11));
     } else {
       std::fprintf(stderr, "yatagarasu: unknown or incomplete option '%s'\n%s", argv[i], kUsage);
       exit_code = 2;
@@ -93,74 +135,14 @@ std::optional<yg::config::Config> load(const std::string& path) {
   return std::move(*r.config);
 }
 
-void reload(yg::proxy::Server& server, const std::string& path) {
-  auto lg = yg::log::get("reload");
-  auto r = yg::config::load_file(path);
-  if (!r.errors.empty()) {
-    for (const auto& e : r.errors) {
-      lg->error("reload refused, configuration unchanged: {}", e.to_string());
-    }
-    yg::obs::metrics().reload_result(false);
-    return;
+// Paths given on the command line stay valid after -d changes directory to /.
+std::string absolute(const std::string& p) {
+  if (p.empty()) {
+    return p;
   }
-  const auto& old = server.runtime()->config.server;
-  if (r.config->server.address != old.address || r.config->server.port != old.port ||
-      r.config->server.threads != old.threads ||
-      r.config->metrics_port != server.runtime()->config.metrics_port) {
-    lg->warn(
-        "server.address/port/threads and metrics.port changed: these take effect only after a "
-        "restart");
-  }
-  {
-    // The cache's layers were built at start (docs/CACHE.md): a reload keeps them as they are.
-    const auto& oc = server.runtime()->config.cache;
-    const auto& nc = r.config->cache;
-    if (nc.enabled != oc.enabled || nc.cache_layers != oc.cache_layers ||
-        nc.memory.max_cache_size_mb != oc.memory.max_cache_size_mb ||
-        nc.memory.max_item_size_mb != oc.memory.max_item_size_mb ||
-        nc.disk.enabled != oc.disk.enabled || nc.disk.cache_dir != oc.disk.cache_dir ||
-        nc.disk.max_disk_cache_size_mb != oc.disk.max_disk_cache_size_mb ||
-        nc.stale_if_error_seconds != oc.stale_if_error_seconds) {
-      lg->warn(
-          "cache.enabled, cache_layers, layer sizes, cache_dir and stale_if_error_seconds changed: "
-          "the cache keeps its start settings until a restart (ttls and per-bucket settings "
-          "apply now)");
-    }
-    const auto& orr = oc.redis;
-    const auto& nr = nc.redis;
-    if (nr.enabled != orr.enabled || nr.redis_url != orr.redis_url ||
-        nr.redis_password != orr.redis_password || nr.redis_username != orr.redis_username ||
-        nr.redis_db != orr.redis_db || nr.redis_key_prefix != orr.redis_key_prefix ||
-        nr.redis_ttl_seconds != orr.redis_ttl_seconds || nr.pool_size != orr.pool_size ||
-        nr.connect_timeout_ms != orr.connect_timeout_ms ||
-        nr.command_timeout_ms != orr.command_timeout_ms ||
-        nr.max_value_size_mb != orr.max_value_size_mb || nr.cluster != orr.cluster ||
-        nr.tls_ca_file != orr.tls_ca_file || nr.purge_propagation != orr.purge_propagation ||
-        nr.fill_lock_ms != orr.fill_lock_ms) {
-      lg->warn("cache.redis changed: the Redis layer keeps its start settings until a restart");
-    }
-  }
-  const auto& lc = r.config->logging;
-  const bool json = lc.format == "json";
-  try {
-    auto rt = yg::proxy::build_runtime(std::move(*r.config), server.runtime().get());
-    yg::log::init(rt->config.logging.level, json ? yg::log::Format::Json : yg::log::Format::Text);
-    const auto before = server.runtime();
-    server.swap_runtime(rt);
-    if (auto* cache = server.cache()) {
-      // The cache key is the bucket's name: a bucket now fetching from another origin must not
-      // keep serving the old origin's objects.
-      for (const auto& name : yg::proxy::purge_changed_origins(*cache, *before, *rt)) {
-        lg->info("bucket {}: origin changed, its cached objects were purged", name);
-      }
-    }
-    yg::obs::metrics().reload_result(true);
-    lg->info("configuration reloaded from {} (generation {})", path,
-             yg::obs::metrics().config_generation());
-  } catch (const std::exception& e) {
-    yg::obs::metrics().reload_result(false);
-    lg->error("reload refused, configuration unchanged: {}", e.what());
-  }
+  std::error_code ec;
+  auto a = std::filesystem::absolute(p, ec);
+  return ec ? p : a.string();
 }
 
 }  // namespace
@@ -180,14 +162,40 @@ int main(int argc, char** argv) {
     std::printf("configuration %s is valid\n", args.config.c_str());
     return 0;
   }
+  args.config = absolute(args.config);
+  args.pid_file = absolute(args.pid_file);
+  int log_fd = -1;
+  if (!args.log_file.empty()) {
+    log_fd =
+        ::open(absolute(args.log_file).c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0640);
+    if (log_fd < 0) {
+      std::fprintf(stderr, "yatagarasu: --log-file %s: %s\n", args.log_file.c_str(),
+                   std::strerror(errno));
+      return 1;
+    }
+  }
+  // Before any thread exists (the async logger starts one).
+  yg::app::Daemon daemon = args.daemon ? yg::app::Daemon::detach(log_fd) : yg::app::Daemon();
+  if (!args.daemon && log_fd >= 0 &&
+      (::dup2(log_fd, STDOUT_FILENO) < 0 || ::dup2(log_fd, STDERR_FILENO) < 0)) {
+    std::fprintf(stderr, "yatagarasu: --log-file %s: %s\n", args.log_file.c_str(),
+                 std::strerror(errno));
+    return 1;
+  }
+  if (log_fd > STDERR_FILENO) {
+    ::close(log_fd);
+  }
   yg::log::init(cfg->logging.level,
                 cfg->logging.format == "json" ? yg::log::Format::Json : yg::log::Format::Text,
                 /*async=*/true);
   auto lg = yg::log::get("main");
-  const auto shutdown_timeout = std::chrono::seconds(cfg->shutdown_timeout_secs);
+  auto shutdown_timeout = std::chrono::seconds(cfg->shutdown_timeout_secs);
   std::unique_ptr<yg::obs::AuditLog> audit;
   int rc = 0;
+  bool forced = false;  // a second signal cut the drain short
   try {
+    yg::app::PidFile pid_file =
+        args.pid_file.empty() ? yg::app::PidFile() : yg::app::PidFile(args.pid_file);
     if (cfg->audit_log.enabled) {
       // Read at start: audit_log changes take effect after a restart (docs/observability.md).
       audit = yg::obs::make_audit_log(cfg->audit_log);
@@ -199,38 +207,109 @@ int main(int argc, char** argv) {
     yg::proxy::Server server(yg::proxy::build_runtime(std::move(*cfg)));
     server.set_audit(audit.get());
     server.set_cache(std::move(cache));
-    boost::asio::io_context signals_io;
-    boost::asio::signal_set signals(signals_io, SIGINT, SIGTERM, SIGHUP);
+    // The main thread's loop: signals, reloads (SIGHUP and POST /admin/reload, never on a
+    // worker) and the drain's progress.
+    boost::asio::io_context main_io;
+    yg::proxy::Reloader reloader(server, args.config, main_io.get_executor());
+    reloader.set_hooks([] { yg::app::sd_notify_reloading(); },
+                       [](const yg::proxy::ReloadOutcome& o) {
+                         yg::app::sd_notify(o.ok ? "READY=1\nSTATUS=serving"
+                                                 : "READY=1\nSTATUS=serving; the last reload "
+                                                   "was refused (see the log)");
+                       });
+    server.set_reloader(&reloader);
+    boost::asio::signal_set signals(main_io, SIGINT, SIGTERM, SIGHUP);
+    boost::asio::steady_timer drain_timer(main_io);
     std::signal(SIGPIPE, SIG_IGN);
     server.start();
-    lg->info("yatagarasu {} started", YG_VERSION);
+    pid_file.write();
+    daemon.ready();
+    yg::app::sd_notify("READY=1\nSTATUS=serving\nMAINPID=" + std::to_string(::getpid()));
+    lg->info("yatagarasu {} started (pid {})", YG_VERSION, ::getpid());
+
+    std::chrono::steady_clock::time_point drain_start;
+    std::function<void(const boost::system::error_code&)> poll_drain =
+        [&](const boost::system::error_code& ec) {
+          if (ec) {
+            return;  // cancelled by a second signal
+          }
+          const std::size_t open = server.open_connections();
+          const auto elapsed = std::chrono::steady_clock::now() - drain_start;
+          const double secs = std::chrono::duration<double>(elapsed).count();
+          if (open != 0 && elapsed < shutdown_timeout) {
+            drain_timer.expires_after(std::chrono::milliseconds(20));
+            drain_timer.async_wait(poll_drain);
+            return;
+          }
+          if (open == 0) {
+            lg->info("drained in {:.2f} s: every connection finished", secs);
+          } else {
+            lg->warn("shutdown timeout ({} s): closing {} connection(s) still open",
+                     shutdown_timeout.count(), open);
+          }
+          server.stop();
+          signals.cancel();
+        };
     std::function<void(const boost::system::error_code&, int)> on_signal =
         [&](const boost::system::error_code& ec, int sig) {
           if (ec) {
             return;
           }
           if (sig == SIGHUP) {
-            reload(server, args.config);
+            if (server.draining()) {
+              lg->warn("SIGHUP during the shutdown: ignored");
+            } else {
+              reloader.reload("SIGHUP");
+            }
             signals.async_wait(on_signal);
             return;
           }
-          lg->info("signal {} received: draining (up to {} s)", sig, shutdown_timeout.count());
-          server.drain(shutdown_timeout);
+          if (!server.draining()) {
+            // The timeout in force now (shutdown.timeout_seconds reloads like the rest).
+            shutdown_timeout = std::chrono::seconds(server.runtime()->config.shutdown_timeout_secs);
+            drain_start = std::chrono::steady_clock::now();
+            yg::app::sd_notify("STOPPING=1\nSTATUS=draining");
+            lg->info(
+                "signal {} received: draining (up to {} s): listener closed, /ready 503, {} "
+                "connection(s) open; a second SIGTERM/SIGINT exits at once",
+                sig, shutdown_timeout.count(), server.open_connections());
+            server.begin_drain();
+            drain_timer.expires_after(std::chrono::milliseconds(0));
+            drain_timer.async_wait(poll_drain);
+            signals.async_wait(on_signal);
+            return;
+          }
+          forced = true;
+          lg->error(
+              "signal {} received again during the drain: exiting now, cutting {} "
+              "connection(s) (exit code 1)",
+              sig, server.open_connections());
+          // Whatever the teardown meets (a wedged disk), the process is gone within 5 s.
+          std::thread([] {
+            std::this_thread::sleep_for(std::chrono::seconds(5));
+            std::_Exit(1);
+          }).detach();
+          drain_timer.cancel();
+          server.stop();
         };
     signals.async_wait(on_signal);
-    signals_io.run();
+    main_io.run();
     server.join();
   } catch (const std::exception& e) {
     lg->critical("startup failed: {}", e.what());
+    daemon.failed(e.what());
     rc = 1;
   }
   if (audit) {
     // Every request has ended: write what is queued (bounded, a wedged disk cannot hold exit).
-    audit->close(shutdown_timeout);
+    audit->close(forced ? std::chrono::seconds(1) : shutdown_timeout);
     const auto st = audit->stats();
     lg->info("audit log closed: {} written, {} dropped, {} write errors", st.written, st.dropped,
              st.write_errors);
     audit.reset();  // before the loggers stop: it may still log
+  }
+  if (forced) {
+    rc = 1;
   }
   if (rc == 0) {
     lg->info("stopped");

@@ -78,25 +78,34 @@ void Server::swap_runtime(std::shared_ptr<const Runtime> rt) {
   shared_.runtime.store(std::move(rt));
 }
 
-void Server::drain(std::chrono::seconds timeout) {
-  shared_.draining.store(true);
+void Server::begin_drain() {
+  if (shared_.draining.exchange(true)) {
+    return;
+  }
   for (auto& w : workers_) {
     asio::post(w->io, [&w = *w] {
       boost::system::error_code ec;
       if (w.acceptor) {
         w.acceptor->close(ec);
       }
-      if (w.metrics_acceptor) {
-        w.metrics_acceptor->close(ec);
-      }
       for (auto* s : w.idle) {
         s->socket().cancel(ec);  // the session sees the cancellation and closes
       }
     });
   }
+}
+
+void Server::stop() {
+  for (auto& w : workers_) {
+    w->io.stop();
+  }
+}
+
+void Server::drain(std::chrono::seconds timeout) {
+  begin_drain();
   const auto until = SteadyClock::now() + timeout;
   for (;;) {
-    const std::size_t open = shared_.sessions.load();
+    const std::size_t open = open_connections();
     if (open == 0) {
       break;
     }
@@ -106,9 +115,7 @@ void Server::drain(std::chrono::seconds timeout) {
     }
     std::this_thread::sleep_for(std::chrono::milliseconds(20));
   }
-  for (auto& w : workers_) {
-    w->io.stop();
-  }
+  stop();
 }
 
 void Server::join() {

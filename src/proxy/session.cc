@@ -16,6 +16,7 @@
 #include "proxy/error_response.h"
 #include "proxy/http_util.h"
 #include "proxy/observe.h"
+#include "proxy/reload.h"
 #include "proxy/respond.h"
 #include "proxy/upstream.h"
 #include "router/path.h"
@@ -336,6 +337,20 @@ asio::awaitable<bool> serve_admin(beast::tcp_stream& stream, Exchange& ex, Worke
     co_return co_await serve_text(stream, ex, http::status::ok, "text/html; charset=utf-8",
                                   std::string(dashboard_html()), keep_alive);
   }
+  if (path == "/admin/reload") {
+    // OPS-4: POST only; the reload runs on the reload thread, never on this worker.
+    if (ex.head->method != http::verb::post || w.shared.reloader == nullptr) {
+      co_return co_await write_error(stream, ex, Error::of(errc::method_not_allowed),
+                                     ex.head->version, keep_alive);
+    }
+    const auto out =
+        co_await w.shared.reloader->async_reload("POST /admin/reload, request_id " + ex.request_id +
+                                                 " from " + ex.client.address().to_string());
+    const auto status = out.ok              ? http::status::ok
+                        : out.shutting_down ? http::status::service_unavailable
+                                            : http::status::unprocessable_entity;
+    co_return co_await serve_json(stream, ex, status, to_json(out), keep_alive);
+  }
   if (path.starts_with("/admin/cache/")) {
     if (auto done = co_await serve_cache_admin(stream, ex, w, path, keep_alive)) {
       co_return *done;
@@ -493,7 +508,10 @@ asio::awaitable<HeadRead> read_head(beast::tcp_stream& stream, beast::flat_buffe
                                       Source::Downstream)};
     }
     const bool idle = data.empty();
-    if (idle && w.shared.draining.load()) {
+    // Draining: a keep-alive connection closes between requests, unless the next request is
+    // already on its way (serve it, then close). A new connection gets its first request read.
+    boost::system::error_code aec;
+    if (idle && !first && w.shared.draining.load() && stream.socket().available(aec) == 0) {
       co_return HeadRead{};
     }
     if (idle) {
@@ -515,6 +533,9 @@ asio::awaitable<HeadRead> read_head(beast::tcp_stream& stream, beast::flat_buffe
       w.idle.erase(&stream);
     }
     if (ec) {
+      if (idle && w.shared.draining.load() && stream.socket().available(aec) > 0) {
+        continue;  // cancelled by the drain as a request arrived: serve it (then close)
+      }
       co_return HeadRead{};  // closed, reset, timed out or cancelled by drain: nothing to answer
     }
     if (idle) {
@@ -548,12 +569,22 @@ std::string_view log_name(CacheStatus s) noexcept {
 
 asio::awaitable<void> run_session(tcp::socket socket, Worker& w, Listener on) {
   ++w.shared.sessions;
+  const bool main_listener = on == Listener::Main;
+  if (main_listener) {
+    ++w.shared.main_sessions;
+  }
   // Holds Shared, not Worker: a frame still suspended at exit is destroyed with the worker's
   // io_context, when the other Worker members are already gone.
   struct SessionCount {
     Shared& s;
-    ~SessionCount() { --s.sessions; }
-  } count{w.shared};
+    bool main;
+    ~SessionCount() {
+      --s.sessions;
+      if (main) {
+        --s.main_sessions;
+      }
+    }
+  } count{w.shared, main_listener};
   boost::system::error_code ec;
   socket.set_option(tcp::no_delay(true), ec);
   const auto remote = socket.remote_endpoint(ec);

@@ -22,17 +22,22 @@
 namespace yg::proxy {
 
 struct CacheRuntime;  // proxy/cache_phase.h
+class Reloader;       // proxy/reload.h
 
 struct Shared {
   std::atomic<std::shared_ptr<const Runtime>> runtime;
   std::atomic<bool> draining{false};
   std::atomic<uint64_t> inflight{0};     // requests being handled, streams included
-  std::atomic<std::size_t> sessions{0};  // open client connections, all workers (drain waits)
+  std::atomic<std::size_t> sessions{0};  // open client connections, all workers
+  // Those of the main listener: the drain waits for these (metrics.port scrapes are cut).
+  std::atomic<std::size_t> main_sessions{0};
   SteadyClock::time_point started = SteadyClock::now();
   // Set before the workers start, cleared after they stop; the audit config is read at start.
   obs::AuditLog* audit = nullptr;
   // The response cache (nullptr: cache.enabled was false at start). Kept across reloads.
   std::shared_ptr<CacheRuntime> cache;
+  // POST /admin/reload (nullptr: not offered). Set before the workers start; outlives them.
+  Reloader* reloader = nullptr;
 };
 
 // Which listener a connection came in on: the main one, or metrics.port (which answers only
