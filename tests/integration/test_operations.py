@@ -3,7 +3,7 @@ pid file, systemd's notify protocol and the shipped unit. Real moto (signature c
 behind a real proxy; the fault server's trickle mode provides streams that outlive a signal.
 
 The two under-load tests are marked slow (the ASan run deselects them); they print what they
-measured (requests, failures, reload and drain times) for docs/OPERATIONS-reload-shutdown.md.
+measured (requests, failures, reload and drain times) for docs/OPERATIONS.md.
 """
 
 from __future__ import annotations
