@@ -128,6 +128,15 @@ install_authz_servers() {
   "$here/install-authz-servers.sh" >&2
 }
 
+# vegeta (the reload-under-load test and the load scripts), built the same way into ${tools}/go
+# by scripts/install-load-tools.sh; nothing happens when it is already there.
+install_vegeta() {
+  if [ "${YG_SKIP_AUTHZ:-0}" = 1 ]; then
+    return 0
+  fi
+  "$here/install-load-tools.sh" vegeta >&2
+}
+
 if [ "${YG_SKIP_APT:-0}" != 1 ]; then
   install_apt
   stop_system_nginx
@@ -135,4 +144,5 @@ fi
 install_venv
 install_node_modules
 install_authz_servers
+install_vegeta
 yg_venv_dir

@@ -32,6 +32,7 @@ from jwks_server import make_key
 from layouts import fake_bucket, moto_bucket
 from proxy import SANITIZER_RE, config_doc, register_secret, run_cli
 from rate_client import ConstantLoad
+import vegeta
 
 H = "127.0.0.1"
 REPO = Path(__file__).resolve().parents[2]
@@ -265,6 +266,10 @@ def test_fifty_reloads_under_constant_load_drop_nothing(proxy_factory, moto_auth
 
     p = proxy_factory(phase_buckets(0), extra=phase_extra(0))
     g0 = generation(p)
+    # Two clients: ours (a fresh connection per request, every body checked byte for byte) and
+    # vegeta on keep-alive connections that live across the reloads (status codes checked).
+    attack = vegeta.Attack(p.base_url, ["/stable/hello.txt", "/stable/small.bin"], rate=100)
+    attack.start()
     load = ConstantLoad(p.port, {"/stable/hello.txt": catalog.HELLO.body,
                                  "/stable/small.bin": catalog.SMALL.body,
                                  "/stable/range.bin": catalog.RANGE_OBJ.body}, rate=150).start()
@@ -302,9 +307,15 @@ def test_fifty_reloads_under_constant_load_drop_nothing(proxy_factory, moto_auth
         time.sleep(1.0)
     finally:
         res = load.stop()
+        report = attack.stop()
     print(f"\nreloads under load: {ok_reloads} applied + 5 refused; {res.summary()}; reload "
-          f"time p50 {sorted(took)[len(took) // 2] * 1000:.1f} ms max {max(took) * 1000:.1f} ms")
+          f"time p50 {sorted(took)[len(took) // 2] * 1000:.1f} ms max {max(took) * 1000:.1f} ms; "
+          f"vegeta: {report['requests']} requests, status codes {report['status_codes']}, "
+          f"success {report['success']}")
     assert not res.failures(), res.summary()
+    assert report["requests"] >= 100 * 10, report
+    assert report["status_codes"] == {"200": report["requests"]}, report
+    assert report["success"] == 1 and not report.get("errors"), report
     assert len(res.outcomes) >= 150 * 10, res.summary()
     assert generation(p) == g0 + 50
     assert reload_counts(p) == (50, 5)
