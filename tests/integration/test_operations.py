@@ -238,7 +238,8 @@ def test_admin_reload_needs_admin_claims(proxy_factory, moto_auth):
 
 @pytest.mark.slow
 def test_fifty_reloads_under_constant_load_drop_nothing(proxy_factory, moto_auth, second_key):
-    """150 req/s on a bucket whose S3 credentials alternate between two valid keys, while the
+    """150 req/s (110 from our byte-checking client on fresh connections, 40 from vegeta on
+    keep-alive ones) on a bucket whose S3 credentials alternate between two valid keys, while the
     file is reloaded 50 times (odd: SIGHUP, even: POST /admin/reload), each time also adding or
     removing a second bucket and switching the protected bucket's JWT secret; 5 invalid files in
     between are refused. Zero failed requests; every reload visibly applied."""
@@ -268,11 +269,12 @@ def test_fifty_reloads_under_constant_load_drop_nothing(proxy_factory, moto_auth
     g0 = generation(p)
     # Two clients: ours (a fresh connection per request, every body checked byte for byte) and
     # vegeta on keep-alive connections that live across the reloads (status codes checked).
-    attack = vegeta.Attack(p.base_url, ["/stable/hello.txt", "/stable/small.bin"], rate=100)
+    # Together 150 req/s: moto (single-threaded Python, SigV4 checked) is the limit here.
+    attack = vegeta.Attack(p.base_url, ["/stable/hello.txt", "/stable/small.bin"], rate=40)
     attack.start()
     load = ConstantLoad(p.port, {"/stable/hello.txt": catalog.HELLO.body,
                                  "/stable/small.bin": catalog.SMALL.body,
-                                 "/stable/range.bin": catalog.RANGE_OBJ.body}, rate=150).start()
+                                 "/stable/range.bin": catalog.RANGE_OBJ.body}, rate=110).start()
     took = []
     ok_reloads = 0
     try:
@@ -313,10 +315,10 @@ def test_fifty_reloads_under_constant_load_drop_nothing(proxy_factory, moto_auth
           f"vegeta: {report['requests']} requests, status codes {report['status_codes']}, "
           f"success {report['success']}")
     assert not res.failures(), res.summary()
-    assert report["requests"] >= 100 * 10, report
+    assert report["requests"] >= 40 * 10, report
     assert report["status_codes"] == {"200": report["requests"]}, report
     assert report["success"] == 1 and not report.get("errors"), report
-    assert len(res.outcomes) >= 150 * 10, res.summary()
+    assert len(res.outcomes) >= 110 * 10, res.summary()
     assert generation(p) == g0 + 50
     assert reload_counts(p) == (50, 5)
 
