@@ -13,6 +13,7 @@
 
 #include "config/loader.h"
 #include "core/log.h"
+#include "net/server/tls_context.h"
 #include "obs/audit.h"
 #include "obs/metrics.h"
 #include "proxy/cache_phase.h"
@@ -30,8 +31,9 @@ matches, signed with AWS SigV4 and streamed back from S3.
 Options:
   -c, --config FILE   configuration file (YAML, the Rust Yatagarasu schema; see
                       docs/configuration.md). ${VAR} and ${VAR:-default} are substituted.
-  -t, --test          check the configuration and exit: 0 if valid, 1 with every error as
-                      "file:line: key.path: what" on stderr
+  -t, --test          check the configuration (and server.tls's certificate and key files)
+                      and exit: 0 if valid, 1 with every error as "file:line: key.path: what"
+                      on stderr
   -V, --version       print the version and exit
   -h, --help          print this help and exit
 
@@ -104,6 +106,15 @@ void reload(yg::proxy::Server& server, const std::string& path) {
     return;
   }
   const auto& old = server.runtime()->config.server;
+  if (r.config->server.tls.has_value() != old.tls.has_value()) {
+    // The listener's protocol is fixed at start, like its address (docs/TLS.md).
+    lg->error(
+        "reload refused, configuration unchanged: server.tls was {}; turning TLS on or off "
+        "needs a restart",
+        old.tls ? "removed" : "added");
+    yg::obs::metrics().reload_result(false);
+    return;
+  }
   if (r.config->server.address != old.address || r.config->server.port != old.port ||
       r.config->server.threads != old.threads ||
       r.config->metrics_port != server.runtime()->config.metrics_port) {
@@ -177,6 +188,17 @@ int main(int argc, char** argv) {
     return 1;
   }
   if (args.test) {
+    if (cfg->server.tls) {
+      // The TLS files are part of what --test checks (as nginx -t does): a certificate that
+      // would fail startup fails here, with the file named.
+      try {
+        yg::net::make_server_tls_context(*cfg->server.tls);
+      } catch (const std::exception& e) {
+        std::fprintf(stderr, "%s: server.tls: %s\nyatagarasu: configuration %s is invalid\n",
+                     args.config.c_str(), e.what(), args.config.c_str());
+        return 1;
+      }
+    }
     std::printf("configuration %s is valid\n", args.config.c_str());
     return 0;
   }
@@ -196,6 +218,7 @@ int main(int argc, char** argv) {
     }
     // The cache is built from the settings at start; reloads keep it (docs/CACHE.md).
     auto cache = yg::proxy::make_cache_runtime(*cfg);
+    yg::obs::metrics().set_tls_listener(cfg->server.tls.has_value());
     yg::proxy::Server server(yg::proxy::build_runtime(std::move(*cfg)));
     server.set_audit(audit.get());
     server.set_cache(std::move(cache));

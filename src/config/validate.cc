@@ -643,12 +643,6 @@ const GateRow kUnavailable[] = {
          }
        }
      }},
-    {8, "The TLS listener",
-     [](const Config& c, const ParseContext&, Paths& out) {
-       if (c.server.tls) {
-         out.push_back("server.tls");
-       }
-     }},
     {0, "Trace export (OTLP/Jaeger/Zipkin)",
      [](const Config& c, const ParseContext&, Paths& out) {
        if (c.observability.tracing.enabled) {

@@ -49,7 +49,6 @@ const GateCase kGated[] = {
      "server:\n  rate_limit:\n    enabled: true\n    global: {requests_per_second: 5}\n", 10,
      "server.rate_limit", 8},
     {"IpFilter", "    ip_filter:\n      allowlist: [10.0.0.0/8]\n", 9, "buckets[0].ip_filter", 8},
-    {"Tls", "server:\n  tls: {cert_path: /c, key_path: /k}\n", 10, "server.tls", 8},
 };
 
 INSTANTIATE_TEST_SUITE_P(Config, GateTest, ::testing::ValuesIn(kGated),
