@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import hashlib
 import http.client
-import re
 import shutil
 import signal
 import socket
@@ -30,7 +29,7 @@ import catalog
 import yg_data
 import yg_procs
 from httpc import request
-from prom import eventually, scrape, series, series_or_zero
+from prom import eventually, scrape, series_or_zero
 from proxy import bucket_block, register_secret, run_cli, s3_block
 from tls_front import TestPKI
 
