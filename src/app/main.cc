@@ -25,6 +25,7 @@
 #include "app/sd_notify.h"
 #include "config/loader.h"
 #include "core/log.h"
+#include "net/server/tls_context.h"
 #include "obs/audit.h"
 #include "obs/metrics.h"
 #include "proxy/cache_phase.h"
@@ -45,8 +46,9 @@ matches, signed with AWS SigV4 and streamed back from S3.
 Options:
   -c, --config FILE   configuration file (YAML, the Rust Yatagarasu schema; see
                       docs/configuration.md). ${VAR} and ${VAR:-default} are substituted.
-  -t, --test          check the configuration and exit: 0 if valid, 1 with every error as
-                      "file:line: key.path: what" on stderr
+  -t, --test          check the configuration (and server.tls's certificate and key files)
+                      and exit: 0 if valid, 1 with every error as "file:line: key.path: what"
+                      on stderr
   -d, --daemon        run in the background: fork, setsid, chdir /, stdin/stdout/stderr to
                       /dev/null (or --log-file). The command exits 0 once the listeners are
                       bound, or 1 with the start-up error on stderr. Relative paths inside
@@ -159,6 +161,17 @@ int main(int argc, char** argv) {
     return 1;
   }
   if (args.test) {
+    if (cfg->server.tls) {
+      // The TLS files are part of what --test checks (as nginx -t does): a certificate that
+      // would fail startup fails here, with the file named.
+      try {
+        yg::net::make_server_tls_context(*cfg->server.tls);
+      } catch (const std::exception& e) {
+        std::fprintf(stderr, "%s: server.tls: %s\nyatagarasu: configuration %s is invalid\n",
+                     args.config.c_str(), e.what(), args.config.c_str());
+        return 1;
+      }
+    }
     std::printf("configuration %s is valid\n", args.config.c_str());
     return 0;
   }
@@ -204,6 +217,7 @@ int main(int argc, char** argv) {
     }
     // The cache is built from the settings at start; reloads keep it (docs/CACHE.md).
     auto cache = yg::proxy::make_cache_runtime(*cfg);
+    yg::obs::metrics().set_tls_listener(cfg->server.tls.has_value());
     yg::proxy::Server server(yg::proxy::build_runtime(std::move(*cfg)));
     server.set_audit(audit.get());
     server.set_cache(std::move(cache));

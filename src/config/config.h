@@ -27,9 +27,23 @@ struct SecurityLimits {
   bool block_sql_injection = true;            // ROUTE-3
 };
 
+// server.tls (OPS-6, docs/TLS.md). The files are read when the runtime is built (start,
+// reload, --test), not by the config module.
+inline constexpr std::string_view kDefaultTlsCiphers =
+    "ECDHE-ECDSA-AES128-GCM-SHA256:ECDHE-RSA-AES128-GCM-SHA256:ECDHE-ECDSA-AES256-GCM-SHA384:"
+    "ECDHE-RSA-AES256-GCM-SHA384:ECDHE-ECDSA-CHACHA20-POLY1305:ECDHE-RSA-CHACHA20-POLY1305";
+// OpenSSL 3's own TLS 1.3 default, spelled out so the config dump shows what is in force.
+inline constexpr std::string_view kDefaultTlsCiphersuites =
+    "TLS_AES_256_GCM_SHA384:TLS_CHACHA20_POLY1305_SHA256:TLS_AES_128_GCM_SHA256";
+
+enum class TlsVersion : uint8_t { V1_2, V1_3 };
+
 struct TlsConfig {
-  std::string cert_path;
-  std::string key_path;
+  std::string cert_path;                      // PEM: the certificate, then any intermediates
+  std::string key_path;                       // PEM, unencrypted
+  TlsVersion min_version = TlsVersion::V1_2;  // extension
+  std::string ciphers = std::string(kDefaultTlsCiphers);  // extension: TLS 1.2 cipher list
+  std::string ciphersuites = std::string(kDefaultTlsCiphersuites);  // extension: TLS 1.3
 };
 
 // One token bucket (OPS-3). burst 0 = same as requests_per_second.

@@ -179,6 +179,9 @@ void server(Writer& w, const ServerConfig& s) {
     w.begin("tls");
     w.kv("cert_path", s.tls->cert_path);
     w.kv("key_path", s.tls->key_path);
+    w.kv("min_version", s.tls->min_version == TlsVersion::V1_3 ? "1.3" : "1.2");
+    w.kv("ciphers", s.tls->ciphers);
+    w.kv("ciphersuites", s.tls->ciphersuites);
     w.end();
   }
   if (s.rate_limit) {

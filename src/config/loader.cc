@@ -89,8 +89,30 @@ void parse_server(MapReader& m, ServerConfig& s) {
     TlsConfig tls;
     t.require("cert_path");
     t.require("key_path");
-    t.get_string("cert_path", tls.cert_path);
-    t.get_string("key_path", tls.key_path);
+    if (t.get_string("cert_path", tls.cert_path) && tls.cert_path.empty()) {
+      t.error_at("cert_path", "must not be empty");
+    }
+    if (t.get_string("key_path", tls.key_path) && tls.key_path.empty()) {
+      t.error_at("key_path", "must not be empty");
+    }
+    std::string version;
+    if (t.get_string("min_version", version)) {
+      if (auto v = parse_tls_version(version)) {
+        tls.min_version = *v;
+      } else {
+        t.error_at("min_version", check_tls_min_version(version).value_or(""));
+      }
+    }
+    if (t.get_string("ciphers", tls.ciphers)) {
+      if (auto bad = check_tls_cipher_list(tls.ciphers)) {
+        t.error_at("ciphers", *bad);
+      }
+    }
+    if (t.get_string("ciphersuites", tls.ciphersuites)) {
+      if (auto bad = check_tls_ciphersuites(tls.ciphersuites)) {
+        t.error_at("ciphersuites", *bad);
+      }
+    }
     s.tls = tls;
   });
   with_section(m, "rate_limit", [&](MapReader& r) {

@@ -8,6 +8,7 @@
 #include <array>
 #include <boost/algorithm/string/predicate.hpp>
 #include <boost/url/parse.hpp>
+#include <cctype>
 #include <charconv>
 #include <map>
 #include <regex>
@@ -268,6 +269,56 @@ std::optional<std::string> check_host_port(std::string_view host_port) {
     return "'" + std::string(host_port) + "' needs a port (host:port)";
   }
   return std::nullopt;
+}
+
+std::optional<TlsVersion> parse_tls_version(std::string_view v) {
+  if (v == "1.2" || v == "TLSv1.2") {
+    return TlsVersion::V1_2;
+  }
+  if (v == "1.3" || v == "TLSv1.3") {
+    return TlsVersion::V1_3;
+  }
+  return std::nullopt;
+}
+
+std::optional<std::string> check_tls_min_version(std::string_view v) {
+  if (parse_tls_version(v)) {
+    return std::nullopt;
+  }
+  if (v == "1.0" || v == "1.1" || v == "1" || v == "TLSv1" || v == "TLSv1.0" || v == "TLSv1.1" ||
+      v.starts_with("SSL") || v.starts_with("ssl")) {
+    return "'" + std::string(v) +
+           "' is refused: TLS 1.0 and 1.1 are deprecated (RFC 8996); use \"1.2\" or \"1.3\"";
+  }
+  return "'" + std::string(v) + "' is not one of: 1.2, 1.3";
+}
+
+namespace {
+// OpenSSL cipher strings: names, separators and the operators ! + - @ = (e.g. @SECLEVEL=2).
+std::optional<std::string> check_cipher_string(std::string_view list, std::string_view extra,
+                                               std::string_view example) {
+  if (list.empty()) {
+    return "must not be empty (omit the key for the default)";
+  }
+  for (const char ch : list) {
+    const auto c = static_cast<unsigned char>(ch);
+    if (std::isalnum(c) == 0 && c != '-' && c != '_' && c != ':' &&
+        extra.find(ch) == std::string_view::npos) {
+      return "'" + std::string(list) + "' is not an OpenSSL cipher list (unexpected '" +
+             std::string(1, ch) + "'; expected names separated by ':', e.g. " +
+             std::string(example) + ")";
+    }
+  }
+  return std::nullopt;
+}
+}  // namespace
+
+std::optional<std::string> check_tls_cipher_list(std::string_view list) {
+  return check_cipher_string(list, "!+@=., ", "ECDHE-RSA-AES128-GCM-SHA256:!aNULL");
+}
+
+std::optional<std::string> check_tls_ciphersuites(std::string_view list) {
+  return check_cipher_string(list, "", "TLS_AES_128_GCM_SHA256:TLS_AES_256_GCM_SHA384");
 }
 
 bool is_hmac_algorithm(std::string_view alg) {
@@ -548,12 +599,6 @@ struct GateRow {
 // One row per feature this build parses but does not run yet. The issue that implements a
 // feature deletes its row (and nothing else). Issue 0: not planned in any open issue.
 const GateRow kUnavailable[] = {
-    {8, "The TLS listener",
-     [](const Config& c, const ParseContext&, Paths& out) {
-       if (c.server.tls) {
-         out.push_back("server.tls");
-       }
-     }},
     {0, "Trace export (OTLP/Jaeger/Zipkin)",
      [](const Config& c, const ParseContext&, Paths& out) {
        if (c.observability.tracing.enabled) {

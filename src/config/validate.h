@@ -25,6 +25,14 @@ std::optional<std::string> check_regex(std::string_view pattern);
 std::optional<std::string> check_ip_or_cidr(std::string_view entry);
 std::optional<std::string> check_host_port(std::string_view host_port);
 
+// server.tls (docs/TLS.md). min_version: "1.2" or "1.3" ("TLSv1.2"/"TLSv1.3" also accepted);
+// TLS 1.0 and 1.1 are refused (RFC 8996). The cipher strings are checked for shape here and
+// against OpenSSL when the runtime builds the TLS context.
+std::optional<TlsVersion> parse_tls_version(std::string_view v);
+std::optional<std::string> check_tls_min_version(std::string_view v);
+std::optional<std::string> check_tls_cipher_list(std::string_view list);   // TLS 1.2 ciphers
+std::optional<std::string> check_tls_ciphersuites(std::string_view list);  // TLS 1.3 suites
+
 // Splits server.address: "host", "host:port", "[v6]" or "[v6]:port". Returns what is wrong,
 // or nullopt with host and (if present) port filled in.
 std::optional<std::string> split_listen_address(std::string_view address, std::string& host,

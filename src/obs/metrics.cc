@@ -192,6 +192,31 @@ std::string_view to_string(UpstreamError e) noexcept {
   return "?";
 }
 
+std::string_view to_string(TlsFailure f) noexcept {
+  switch (f) {
+    case TlsFailure::Timeout:
+      return "timeout";
+    case TlsFailure::Closed:
+      return "closed";
+    case TlsFailure::NotTls:
+      return "not_tls";
+    case TlsFailure::Version:
+      return "version";
+    case TlsFailure::Cipher:
+      return "cipher";
+    case TlsFailure::CertificateRejected:
+      return "certificate_rejected";
+    case TlsFailure::Other:
+    case TlsFailure::kCount:
+      break;
+  }
+  return "other";
+}
+
+std::string_view to_string(TlsVersion v) noexcept {
+  return v == TlsVersion::V1_3 ? "TLSv1.3" : "TLSv1.2";
+}
+
 std::string_view to_string(Endpoint e) noexcept {
   switch (e) {
     case Endpoint::Health:
@@ -412,6 +437,12 @@ Totals Registry::totals() const {
     }
     t.connections_accepted += w.connections_accepted.value();
     t.bytes_received += w.bytes_received.value();
+    for (std::size_t k = 0; k < t.tls_handshakes.size(); ++k) {
+      t.tls_handshakes[k] += w.tls_handshakes[k].value();
+    }
+    for (std::size_t k = 0; k < t.tls_failures.size(); ++k) {
+      t.tls_failures[k] += w.tls_failures[k].value();
+    }
   }
   return t;
 }
@@ -491,6 +522,20 @@ std::string Registry::render(const std::vector<ExternalFamily>& external) const 
   fmt::format_to(it, "yatagarasu_request_bytes_total {}\n", t.bytes_received);
   header(out, "yatagarasu_connections_accepted_total", "counter", "Client connections accepted.");
   fmt::format_to(it, "yatagarasu_connections_accepted_total {}\n", t.connections_accepted);
+  if (tls_listener_.load()) {
+    header(out, "yatagarasu_tls_handshakes_total", "counter",
+           "TLS handshakes completed on the main listener, by negotiated version.");
+    for (std::size_t k = 0; k < t.tls_handshakes.size(); ++k) {
+      fmt::format_to(it, "yatagarasu_tls_handshakes_total{{version=\"{}\"}} {}\n",
+                     to_string(static_cast<TlsVersion>(k)), t.tls_handshakes[k]);
+    }
+    header(out, "yatagarasu_tls_handshake_failures_total", "counter",
+           "TLS handshakes on the main listener that failed, by reason.");
+    for (std::size_t k = 0; k < t.tls_failures.size(); ++k) {
+      fmt::format_to(it, "yatagarasu_tls_handshake_failures_total{{reason=\"{}\"}} {}\n",
+                     to_string(static_cast<TlsFailure>(k)), t.tls_failures[k]);
+    }
+  }
 
   header(out, "yatagarasu_upstream_responses_total", "counter",
          "S3 responses received, by bucket, replica and S3 status.");
@@ -673,6 +718,7 @@ void Registry::reset_for_test() {
   reloads_ok_ = 0;
   reloads_failed_ = 0;
   generation_ = 1;
+  tls_listener_ = false;
 }
 
 Registry& metrics() {

@@ -127,6 +127,22 @@ enum class AuthzError : uint8_t {
 };
 std::string_view to_string(AuthzError e) noexcept;
 
+// Why a TLS handshake on the client listener failed (OPS-6, docs/TLS.md).
+enum class TlsFailure : uint8_t {
+  Timeout,              // no complete handshake within server.header_read_timeout
+  Closed,               // the client closed or reset the connection during the handshake
+  NotTls,               // plain HTTP (or other non-TLS bytes) sent to the TLS port
+  Version,              // no protocol version in common (e.g. a TLS 1.0/1.1-only client)
+  Cipher,               // no cipher suite, group or signature algorithm in common
+  CertificateRejected,  // the client refused our certificate (unknown CA, expired, ...)
+  Other,
+  kCount
+};
+std::string_view to_string(TlsFailure f) noexcept;
+// Negotiated versions counted by yatagarasu_tls_handshakes_total.
+enum class TlsVersion : uint8_t { V1_2, V1_3, kCount };
+std::string_view to_string(TlsVersion v) noexcept;
+
 inline constexpr std::size_t kBucketSlots = 64;    // slot 0: "_none" (no bucket); last: "_other"
 inline constexpr std::size_t kReplicaSlots = 128;  // last: "_other"
 inline constexpr uint16_t kNoBucket = 0;
@@ -174,6 +190,8 @@ struct WorkerMetrics {
   std::array<Counter, kAuthReasons> auth_invalid;  // by reason index (Registry::auth_reasons)
   Counter connections_accepted;
   Counter bytes_received;  // request head bytes
+  std::array<Counter, count_of<TlsVersion>()> tls_handshakes;
+  std::array<Counter, count_of<TlsFailure>()> tls_failures;
 };
 
 // A recent error, for the dashboard. No secrets: ids, names, statuses and our error codes.
@@ -213,6 +231,8 @@ struct Totals {
   std::array<uint64_t, kAuthReasons> auth_invalid{};
   uint64_t connections_accepted = 0;
   uint64_t bytes_received = 0;
+  std::array<uint64_t, count_of<TlsVersion>()> tls_handshakes{};
+  std::array<uint64_t, count_of<TlsFailure>()> tls_failures{};
 };
 
 // Gauges and counters owned outside this module (connection counts, audit, logs), written by
@@ -237,6 +257,10 @@ class Registry {
 
   // Label values for WorkerMetrics::auth_invalid indexes (set once at start by the wiring).
   void set_auth_reasons(std::vector<std::string> names);
+
+  // The main listener speaks TLS (set once at start by the wiring): the TLS families are
+  // rendered only then.
+  void set_tls_listener(bool on) noexcept { tls_listener_.store(on); }
 
   // Process-wide events (rare; atomics shared by all threads).
   void reload_result(bool ok) noexcept;
@@ -263,6 +287,7 @@ class Registry {
   std::vector<std::string> auth_reasons_;
   std::deque<RecentError> recent_;
   std::atomic<uint64_t> reloads_ok_{0}, reloads_failed_{0}, generation_{1};
+  std::atomic<bool> tls_listener_{false};
   std::chrono::system_clock::time_point started_;
 };
 

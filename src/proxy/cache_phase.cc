@@ -172,7 +172,7 @@ std::string hit_head(const Exchange& ex, const cache::Meta& m, http::status stat
   return h;
 }
 
-asio::awaitable<bool> write_error_from_cache(beast::tcp_stream& stream, Exchange& ex,
+asio::awaitable<bool> write_error_from_cache(net::ClientStream& stream, Exchange& ex,
                                              const Error& e, bool keep_alive,
                                              std::string_view content_range = {}) {
   auto res = make_error_response(e, ex.request_id, ex.head->version, keep_alive, ex.head_only);
@@ -184,13 +184,15 @@ asio::awaitable<bool> write_error_from_cache(beast::tcp_stream& stream, Exchange
   co_return co_await write_response(stream, ex, res) && keep_alive;
 }
 
-bool will_sendfile(const CacheRuntime& cr, uint64_t size) {
+// sendfile(2) writes file bytes to the socket as they are: never on a TLS connection, whose
+// disk hits are read like small ones (the same bytes, encrypted on the way out).
+bool will_sendfile(const CacheRuntime& cr, uint64_t size, const net::ClientStream& stream) {
   const auto& sf = cr.cfg.disk.sendfile;
-  return sf.enabled && size >= sf.threshold_bytes;
+  return sf.enabled && size >= sf.threshold_bytes && !stream.tls();
 }
 
 // Writes a cached object (CACHE-2, CACHE-6): conditionals, then HEAD / range / full body.
-asio::awaitable<bool> serve_hit(beast::tcp_stream& stream, Exchange& ex, const CacheRuntime& cr,
+asio::awaitable<bool> serve_hit(net::ClientStream& stream, Exchange& ex, const CacheRuntime& cr,
                                 cache::Hit hit, CacheStatus cs, bool keep_alive) {
   ex.cache_status = cs;
   const cache::Meta& m = hit.meta();
@@ -264,7 +266,7 @@ asio::awaitable<bool> serve_hit(beast::tcp_stream& stream, Exchange& ex, const C
   }
 
   if (hit.file) {
-    if (will_sendfile(cr, m.size)) {
+    if (will_sendfile(cr, m.size, stream)) {
       // CACHE-3: a disk hit goes file -> socket without passing through user space.
       auto [ec, n] = co_await asio::async_write(stream, asio::buffer(head), use_tuple);
       if (ec) {
@@ -284,9 +286,7 @@ asio::awaitable<bool> serve_hit(beast::tcp_stream& stream, Exchange& ex, const C
         ex.aborted_by_upstream = true;
         log::get("cache")->error("request_id={} disk cache file ended early after {} of {} bytes",
                                  ex.request_id, moved, length);
-        boost::system::error_code ignored;
-        stream.socket().set_option(asio::socket_base::linger(true, 0), ignored);
-        stream.socket().close(ignored);
+        stream.abort();
       } else {
         ex.aborted_by_client = true;
       }
@@ -451,7 +451,7 @@ asio::awaitable<void> release_fill_lock(FillLock* lock, std::string key, std::st
 
 }  // namespace
 
-asio::awaitable<bool> serve_via_cache(beast::tcp_stream& stream, Exchange& ex, Worker& w,
+asio::awaitable<bool> serve_via_cache(net::ClientStream& stream, Exchange& ex, Worker& w,
                                       bool keep_alive) {
   ex.cache_step = true;
   CacheRuntime* cr = w.shared.cache.get();
@@ -470,7 +470,7 @@ asio::awaitable<bool> serve_via_cache(beast::tcp_stream& stream, Exchange& ex, W
   for (int round = 0;; ++round) {
     const auto now = SysClock::now();
     found = co_await cr->engine->get(key, now);
-    if (found && found->hit.file && !will_sendfile(*cr, found->hit.meta().size)) {
+    if (found && found->hit.file && !will_sendfile(*cr, found->hit.meta().size, stream)) {
       // Small disk hits are served from memory: read now, and a file that cannot be read is a
       // miss rather than an error.
       if (auto loaded = co_await cr->engine->load_body(found->hit)) {
@@ -727,7 +727,7 @@ boost::json::object purge_json(std::string_view scope, const cache::LayerCounts&
   return o;
 }
 
-asio::awaitable<bool> reply_error(beast::tcp_stream& stream, Exchange& ex, errc code,
+asio::awaitable<bool> reply_error(net::ClientStream& stream, Exchange& ex, errc code,
                                   bool keep_alive) {
   auto res = make_error_response(Error::of(code, Source::Downstream), ex.request_id,
                                  ex.head->version, keep_alive, ex.head_only);
@@ -811,7 +811,7 @@ asio::awaitable<boost::json::object> cache_stats_json(const CacheRuntime* cr,
   co_return o;
 }
 
-asio::awaitable<std::optional<bool>> serve_cache_admin(beast::tcp_stream& stream, Exchange& ex,
+asio::awaitable<std::optional<bool>> serve_cache_admin(net::ClientStream& stream, Exchange& ex,
                                                        Worker& w, std::string_view path,
                                                        bool keep_alive) {
   CacheRuntime* cr = w.shared.cache.get();

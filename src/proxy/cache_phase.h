@@ -8,7 +8,6 @@
 
 #include <atomic>
 #include <boost/asio/awaitable.hpp>
-#include <boost/beast/core/tcp_stream.hpp>
 #include <boost/json/object.hpp>
 #include <memory>
 #include <string>
@@ -17,6 +16,7 @@
 #include "cache/coalescer.h"
 #include "cache/tiered.h"
 #include "config/config.h"
+#include "net/server/client_stream.h"
 #include "proxy/cache_redis.h"
 #include "proxy/exchange.h"
 #include "proxy/upstream.h"
@@ -51,12 +51,12 @@ std::shared_ptr<CacheRuntime> make_cache_runtime(const config::Config& cfg);
 
 // Answers a routed, authorized GET/HEAD: from the cache when the bucket caches, else straight
 // from S3. Returns whether the client connection may serve another request.
-boost::asio::awaitable<bool> serve_via_cache(boost::beast::tcp_stream& stream, Exchange& ex,
-                                             Worker& w, bool keep_alive);
+boost::asio::awaitable<bool> serve_via_cache(net::ClientStream& stream, Exchange& ex, Worker& w,
+                                             bool keep_alive);
 
 // The admin cache API (CACHE-9) under /admin/cache/. Returns false when `path` is not one of
 // its paths. Admin authentication has already happened.
-boost::asio::awaitable<std::optional<bool>> serve_cache_admin(boost::beast::tcp_stream& stream,
+boost::asio::awaitable<std::optional<bool>> serve_cache_admin(net::ClientStream& stream,
                                                               Exchange& ex, Worker& w,
                                                               std::string_view path,
                                                               bool keep_alive);

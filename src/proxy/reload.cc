@@ -151,6 +151,13 @@ ReloadOutcome Reloader::reload_locked(const std::string& trigger) {
     return refuse();
   }
   const auto before = server_.runtime();
+  if (r.config->server.tls.has_value() != before->config.server.tls.has_value()) {
+    // The listener's protocol is fixed at start, like its address (docs/TLS.md).
+    out.errors.push_back(std::string("server.tls was ") +
+                         (before->config.server.tls ? "removed" : "added") +
+                         ": turning TLS on or off needs a restart");
+    return refuse();
+  }
   out.warnings = restart_only_changes(start_, *r.config);
   const bool json = r.config->logging.format == "json";
   std::shared_ptr<const Runtime> rt;

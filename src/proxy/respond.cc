@@ -7,7 +7,7 @@
 namespace yg::proxy {
 namespace http = boost::beast::http;
 
-boost::asio::awaitable<bool> serve_text(boost::beast::tcp_stream& stream, Exchange& ex,
+boost::asio::awaitable<bool> serve_text(net::ClientStream& stream, Exchange& ex,
                                         http::status status, std::string_view type,
                                         std::string body, bool keep_alive) {
   http::response<http::string_body> res{status, ex.head->version};
@@ -23,7 +23,7 @@ boost::asio::awaitable<bool> serve_text(boost::beast::tcp_stream& stream, Exchan
   co_return co_await write_response(stream, ex, res) && keep_alive;
 }
 
-boost::asio::awaitable<bool> serve_json(boost::beast::tcp_stream& stream, Exchange& ex,
+boost::asio::awaitable<bool> serve_json(net::ClientStream& stream, Exchange& ex,
                                         http::status status, const boost::json::object& body,
                                         bool keep_alive) {
   co_return co_await serve_text(stream, ex, status, "application/json",

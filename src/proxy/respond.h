@@ -5,7 +5,6 @@
 #include <boost/asio/as_tuple.hpp>
 #include <boost/asio/awaitable.hpp>
 #include <boost/asio/use_awaitable.hpp>
-#include <boost/beast/core/tcp_stream.hpp>
 #include <boost/beast/http/string_body.hpp>
 #include <boost/beast/http/write.hpp>
 #include <boost/json/object.hpp>
@@ -14,6 +13,7 @@
 #include <string_view>
 #include <type_traits>
 
+#include "net/server/client_stream.h"
 #include "proxy/exchange.h"
 
 namespace yg::proxy {
@@ -22,7 +22,7 @@ inline constexpr auto kSendTimeout = std::chrono::seconds(60);
 
 // Writes `res` whole; counts a string body's bytes once written. Returns whether it was written.
 template <class Response>
-boost::asio::awaitable<bool> write_response(boost::beast::tcp_stream& stream, Exchange& ex,
+boost::asio::awaitable<bool> write_response(net::ClientStream& stream, Exchange& ex,
                                             Response& res) {
   stream.expires_after(kSendTimeout);
   ex.status = res.result_int();
@@ -39,10 +39,10 @@ boost::asio::awaitable<bool> write_response(boost::beast::tcp_stream& stream, Ex
 
 // A small complete response from the proxy itself, never cached (Cache-Control: no-store).
 // Returns whether the connection may serve another request.
-boost::asio::awaitable<bool> serve_text(boost::beast::tcp_stream& stream, Exchange& ex,
+boost::asio::awaitable<bool> serve_text(net::ClientStream& stream, Exchange& ex,
                                         boost::beast::http::status status, std::string_view type,
                                         std::string body, bool keep_alive);
-boost::asio::awaitable<bool> serve_json(boost::beast::tcp_stream& stream, Exchange& ex,
+boost::asio::awaitable<bool> serve_json(net::ClientStream& stream, Exchange& ex,
                                         boost::beast::http::status status,
                                         const boost::json::object& body, bool keep_alive);
 

@@ -2,6 +2,7 @@
 
 #include <stdexcept>
 
+#include "net/server/tls_context.h"
 #include "obs/metrics.h"
 
 namespace yg::proxy {
@@ -87,6 +88,13 @@ std::shared_ptr<resilience::CircuitBreaker> breaker_for(const BucketRuntime* bef
 std::shared_ptr<const Runtime> build_runtime(config::Config cfg, const Runtime* previous) {
   auto rt = std::make_shared<Runtime>(Runtime{std::move(cfg), router::RouteTable({}), {}, {}, {}});
   rt->routes = router::RouteTable(prefixes_of(rt->config));
+  if (rt->config.server.tls) {
+    try {
+      rt->server_tls = net::make_server_tls_context(*rt->config.server.tls);
+    } catch (const std::exception& e) {
+      throw std::runtime_error(std::string("server.tls: ") + e.what());
+    }
+  }
   bool any_auth = false;
   if (rt->config.jwt && rt->config.jwt->enabled) {
     try {

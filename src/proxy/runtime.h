@@ -64,11 +64,15 @@ struct Runtime {
   std::shared_ptr<resilience::TokenBucket> global_limit;
   std::shared_ptr<resilience::KeyedLimiter> ip_limit;
   resilience::AddressSet trusted_proxies;  // server.trusted_proxies
+  // server.tls: the main listener's TLS context (null: plain HTTP). Sessions hold it for their
+  // connection's life, so a reload's new certificate serves new connections only (OPS-6).
+  std::shared_ptr<boost::asio::ssl::context> server_tls;
 };
 
 // Throws std::runtime_error naming the bucket on failure (bad endpoint, unreadable CA file, bad
 // key file). On reload, `previous` lends its JWKS key sets to the new clients for the same URL,
 // so protected buckets keep their keys while the new clients fetch.
+// server.tls: throws "server.tls: ..." naming the file (unreadable, not PEM, key not matching).
 std::shared_ptr<const Runtime> build_runtime(config::Config cfg, const Runtime* previous = nullptr);
 
 }  // namespace yg::proxy

@@ -34,6 +34,10 @@ using tcp = asio::ip::tcp;
 namespace {
 constexpr auto use_tuple = asio::as_tuple(asio::use_awaitable);
 constexpr std::size_t kReadChunk = 16 * 1024;
+// How long a closing TLS connection waits for the client's close_notify (most clients just
+// close): short, and shorter while draining so SIGTERM is not held up by idle clients.
+constexpr auto kTlsCloseWait = std::chrono::seconds(1);
+constexpr auto kTlsCloseWaitDraining = std::chrono::milliseconds(200);
 
 // Errors that are refusals of the request itself, for yatagarasu_rejected_requests_total.
 constexpr std::pair<errc, obs::Rejection> kRejections[] = {
@@ -57,7 +61,7 @@ std::optional<obs::Rejection> rejection_of(const Error& e) {
   return std::nullopt;
 }
 
-asio::awaitable<bool> write_error(beast::tcp_stream& stream, Exchange& ex, const Error& e,
+asio::awaitable<bool> write_error(net::ClientStream& stream, Exchange& ex, const Error& e,
                                   unsigned version, bool keep_alive, std::string_view reason = {}) {
   auto res = make_error_response(e, ex.request_id, version, keep_alive, ex.head_only, reason,
                                  ex.retry_after_s);
@@ -84,7 +88,7 @@ class InflightGuard {
   std::atomic<uint64_t>& n_;
 };
 
-asio::awaitable<bool> serve_health(beast::tcp_stream& stream, Exchange& ex, Worker& w,
+asio::awaitable<bool> serve_health(net::ClientStream& stream, Exchange& ex, Worker& w,
                                    bool keep_alive) {
   const auto up =
       std::chrono::duration_cast<std::chrono::seconds>(SteadyClock::now() - w.shared.started);
@@ -95,7 +99,7 @@ asio::awaitable<bool> serve_health(beast::tcp_stream& stream, Exchange& ex, Work
   co_return co_await serve_json(stream, ex, http::status::ok, o, keep_alive);
 }
 
-asio::awaitable<bool> serve_ready(beast::tcp_stream& stream, Exchange& ex, Worker& w,
+asio::awaitable<bool> serve_ready(net::ClientStream& stream, Exchange& ex, Worker& w,
                                   bool keep_alive) {
   const bool draining = w.shared.draining.load();
   const auto now = SteadyClock::now();
@@ -130,7 +134,7 @@ asio::awaitable<bool> serve_ready(beast::tcp_stream& stream, Exchange& ex, Worke
 }
 
 // CORS pre-flight (FEATURES.md HTTP-1): objects are readable cross-origin with GET/HEAD.
-asio::awaitable<bool> serve_options(beast::tcp_stream& stream, Exchange& ex, bool keep_alive) {
+asio::awaitable<bool> serve_options(net::ClientStream& stream, Exchange& ex, bool keep_alive) {
   http::response<http::empty_body> res{http::status::no_content, ex.head->version};
   set_common_headers(res, ex.request_id);
   res.set(http::field::allow, "GET, HEAD, OPTIONS");
@@ -314,7 +318,7 @@ std::optional<obs::Endpoint> endpoint_of(std::string_view path, Listener on, boo
 // The admin API (OBS-5): the dashboard page and its stats. With a global jwt, every /admin path
 // needs a valid token that satisfies jwt.admin_claims (AUTH-5; none configured: refused); the
 // one check here guards whatever admin endpoint is added later.
-asio::awaitable<bool> serve_admin(beast::tcp_stream& stream, Exchange& ex, Worker& w,
+asio::awaitable<bool> serve_admin(net::ClientStream& stream, Exchange& ex, Worker& w,
                                   std::string_view path, bool keep_alive) {
   // A query token source and /admin/cache/info need the decoded query (bucket requests decode
   // it while routing).
@@ -368,7 +372,7 @@ asio::awaitable<bool> serve_admin(beast::tcp_stream& stream, Exchange& ex, Worke
 
 // The request path for one parsed head (DESIGN.md section 1). Returns whether the connection
 // may serve another request.
-asio::awaitable<bool> handle(beast::tcp_stream& stream, Exchange& ex, Worker& w, Listener on,
+asio::awaitable<bool> handle(net::ClientStream& stream, Exchange& ex, Worker& w, Listener on,
                              bool keep_alive) {
   const net::RequestHead& h = *ex.head;
   const auto& cfg = ex.runtime->config;
@@ -484,7 +488,7 @@ struct HeadRead {
   std::optional<Error> error;
 };
 
-asio::awaitable<HeadRead> read_head(beast::tcp_stream& stream, beast::flat_buffer& buf, Worker& w,
+asio::awaitable<HeadRead> read_head(net::ClientStream& stream, beast::flat_buffer& buf, Worker& w,
                                     const config::ServerConfig& sc, bool first) {
   const auto& lim = sc.security_limits;
   std::size_t scanned = 0;  // bytes already searched for the end of the head
@@ -545,6 +549,37 @@ asio::awaitable<HeadRead> read_head(beast::tcp_stream& stream, beast::flat_buffe
   }
 }
 
+// OPS-6: the TLS handshake, in the session (not the accept loop), bounded by
+// header_read_timeout; drain cancels it like an idle keep-alive wait. Counts the outcome;
+// failures (scanners, plain HTTP on the TLS port, old clients) are logged at debug, plus one
+// info line per 10 s with the number not shown.
+asio::awaitable<bool> tls_handshake(net::ClientStream& stream, Worker& w,
+                                    const tcp::endpoint& remote) {
+  const auto& sc = w.shared.runtime.load()->config.server;
+  stream.expires_after(std::chrono::seconds(sc.header_read_timeout_secs));
+  w.idle.insert(&stream);
+  const auto ec = co_await stream.handshake();
+  w.idle.erase(&stream);
+  if (!ec) {
+    w.metrics.tls_handshakes[static_cast<std::size_t>(stream.tls_version())].add();
+    co_return true;
+  }
+  const auto reason = net::classify_handshake_error(ec);
+  w.metrics.tls_failures[static_cast<std::size_t>(reason)].add();
+  static const auto log = log::get("tls");
+  static log::Throttle throttle(std::chrono::seconds(10));
+  log->debug("TLS handshake from {} failed ({}): {}", remote.address().to_string(),
+             obs::to_string(reason), ec.message());
+  uint64_t suppressed = 0;
+  if (reason != obs::TlsFailure::Closed && throttle.allow(suppressed)) {
+    log->info(
+        "TLS handshake from {} failed ({}): {} ({} similar failures not logged since the last "
+        "line; all counted in yatagarasu_tls_handshake_failures_total)",
+        remote.address().to_string(), obs::to_string(reason), ec.message(), suppressed);
+  }
+  co_return false;
+}
+
 }  // namespace
 
 namespace {
@@ -588,7 +623,14 @@ asio::awaitable<void> run_session(tcp::socket socket, Worker& w, Listener on) {
   boost::system::error_code ec;
   socket.set_option(tcp::no_delay(true), ec);
   const auto remote = socket.remote_endpoint(ec);
-  beast::tcp_stream stream(std::move(socket));
+  // OPS-6: the main listener speaks TLS when the snapshot at accept has a context; the
+  // connection keeps that context (a reload's new certificate serves new connections).
+  auto tls_ctx = on == Listener::Main ? w.shared.runtime.load()->server_tls : nullptr;
+  net::ClientStream stream(std::move(socket), std::move(tls_ctx));
+  if (stream.tls() && (w.shared.draining.load() || !co_await tls_handshake(stream, w, remote))) {
+    stream.close();  // a FIN after OpenSSL's alert, so the client can read why
+    co_return;
+  }
   beast::flat_buffer buf;
   bool first = true;
   try {
@@ -675,15 +717,17 @@ asio::awaitable<void> run_session(tcp::socket socket, Worker& w, Listener on) {
     // Firewall: a bug must not take the worker down (STYLE.md section 4).
     log::get("server")->error("session aborted by exception: {}", e.what());
   }
+  // TLS: close_notify first, so the client can tell our last response was complete.
+  co_await stream.shutdown_tls(w.shared.draining.load() ? kTlsCloseWaitDraining : kTlsCloseWait);
   // Lingering close (as nginx does): after our last response, drain what the client still
   // sends for a short while, so an unread request body does not turn our close into a reset
-  // that destroys the response before the client reads it.
+  // that destroys the response before the client reads it. (On TLS these are raw bytes.)
   stream.socket().shutdown(tcp::socket::shutdown_send, ec);
   if (!w.shared.draining.load() && stream.socket().is_open()) {
     stream.expires_after(std::chrono::seconds(2));
     std::size_t drained = 0;
     while (drained < 1024 * 1024) {
-      auto [rec, n] = co_await stream.async_read_some(buf.prepare(kReadChunk), use_tuple);
+      auto [rec, n] = co_await stream.tcp().async_read_some(buf.prepare(kReadChunk), use_tuple);
       if (rec) {
         break;
       }

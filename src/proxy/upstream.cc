@@ -44,12 +44,10 @@ constexpr std::size_t kRelayChunk = 256 * 1024;   // per streaming request; boun
 constexpr std::size_t kMaxErrorBody = 64 * 1024;  // S3 error XML we are willing to read
 constexpr uint64_t kSpliceMin = 256 * 1024;       // below this a pipe costs more than it saves
 
-// Resets the connection (RST, not FIN): for an HTTP/1.0 or close-delimited body a clean close
-// would read as the normal end of the body.
-void abort_connection(beast::tcp_stream& s) {
-  boost::system::error_code ec;
-  s.socket().set_option(asio::socket_base::linger(true, 0), ec);
-  s.socket().close(ec);
+// Resets the connection (RST, not FIN; on TLS without close_notify): for an HTTP/1.0 or
+// close-delimited body a clean close would read as the normal end of the body.
+void abort_connection(net::ClientStream& s) {
+  s.abort();
 }
 
 SteadyClock::duration bounded(SteadyClock::duration op, SteadyClock::time_point deadline) {
@@ -66,7 +64,7 @@ enum class Attempt { Done, StaleRetry, Failed };
 enum class Health : uint8_t { Unknown, Healthy, Sick };
 
 struct Context {
-  beast::tcp_stream& client;
+  net::ClientStream& client;
   Exchange& ex;
   Worker& w;
   const UpstreamReplica* replica = nullptr;  // the one being tried
@@ -466,10 +464,11 @@ asio::awaitable<Attempt> exchange_on(Stream& up, net::ConnectionPtr& conn_ptr,
     bool client_ok = true;
     if constexpr (std::is_same_v<Stream, net::PlainStream>) {
       // Plain TCP on both sides: past the bytes already buffered, splice(2) moves the body
-      // without copying it through user space (not for a fill: the cache needs the bytes).
+      // without copying it through user space (not for a fill: the cache needs the bytes; not
+      // to a TLS client: its bytes must be encrypted).
       const auto buffered =
           static_cast<std::size_t>(std::min<uint64_t>(conn.buffer.size(), remaining));
-      if (fill == nullptr && remaining - buffered >= kSpliceMin) {
+      if (fill == nullptr && !c.client.tls() && remaining - buffered >= kSpliceMin) {
         if (buffered > 0) {
           c.client.expires_after(kSendTimeout);
           auto [wec, wn] = co_await asio::async_write(
@@ -716,7 +715,7 @@ void report(const UpstreamReplica& r, const resilience::CircuitBreaker::Admissio
 // replica failed, s3.retry allows further passes after a jittered backoff, within the request
 // deadline and the bucket's retry budget. The last failure is answered (or, with a stale copy,
 // returned to the cache step); when no replica could even be tried, 503 + Retry-After.
-asio::awaitable<bool> proxy_to_s3(beast::tcp_stream& client, Exchange& ex, Worker& w,
+asio::awaitable<bool> proxy_to_s3(net::ClientStream& client, Exchange& ex, Worker& w,
                                   bool keep_alive, FetchPlan* plan) {
   Context c{client, ex, w, nullptr, keep_alive, plan};
   const BucketRuntime& b = *ex.bucket;

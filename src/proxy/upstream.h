@@ -3,7 +3,6 @@
 // body to the client with backpressure (FEATURES.md S3-1..S3-4, HTTP-3, HTTP-6, HTTP-8).
 
 #include <boost/asio/awaitable.hpp>
-#include <boost/beast/core/tcp_stream.hpp>
 
 #include <atomic>
 #include <functional>
@@ -12,6 +11,7 @@
 
 #include "cache/backend.h"
 #include "cache/policy.h"
+#include "net/server/client_stream.h"
 #include "proxy/exchange.h"
 #include "proxy/worker.h"
 
@@ -71,7 +71,7 @@ struct FetchPlan {
 // serve another request (false after a mid-stream failure, where the connection is cut so the
 // client never takes a partial body for a complete one).
 // With a `plan`, a Failed or NotModified result means nothing was written to the client.
-boost::asio::awaitable<bool> proxy_to_s3(boost::beast::tcp_stream& client, Exchange& ex, Worker& w,
+boost::asio::awaitable<bool> proxy_to_s3(net::ClientStream& client, Exchange& ex, Worker& w,
                                          bool keep_alive, FetchPlan* plan = nullptr);
 
 // HTTP-6 headers of an S3 answer as the cache stores them (cache::Meta::headers and friends).

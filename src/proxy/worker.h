@@ -8,13 +8,13 @@
 #include <atomic>
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/ip/tcp.hpp>
-#include <boost/beast/core/tcp_stream.hpp>
 #include <memory>
 #include <optional>
 #include <unordered_set>
 
 #include "core/clock.h"
 #include "net/client/upstream_pool.h"
+#include "net/server/client_stream.h"
 #include "obs/audit.h"
 #include "obs/metrics.h"
 #include "proxy/runtime.h"
@@ -61,7 +61,7 @@ struct Worker {
   std::optional<boost::asio::ip::tcp::acceptor> acceptor;
   std::optional<boost::asio::ip::tcp::acceptor> metrics_acceptor;  // worker 0, metrics.port
   // Sessions waiting for the next request on a keep-alive connection; closed on drain.
-  std::unordered_set<boost::beast::tcp_stream*> idle;
+  std::unordered_set<net::ClientStream*> idle;
 };
 
 }  // namespace yg::proxy

@@ -74,6 +74,9 @@ class Proxy:
     # Set by send_signal(SIGTERM/SIGINT): the exit that follows was asked for by the test, so
     # stop() does not report it as "exited on its own" (it still checks status and logs).
     exit_requested: bool = False
+    # Where start() waits for /health: the main port, or (a TLS main listener) metrics.port,
+    # which stays plain HTTP.
+    health_port: int = 0
 
     @property
     def base_url(self) -> str:
@@ -104,7 +107,8 @@ class Proxy:
                                          cwd=self.workdir, env=env, start_new_session=True,
                                          preexec_fn=yg_procs.die_with_parent)
         try:
-            yg_procs.wait_http_ok(f"{self.base_url}/health", timeout=timeout, proc=self.proc,
+            health = f"http://{self.host}:{self.health_port or self.port}/health"
+            yg_procs.wait_http_ok(health, timeout=timeout, proc=self.proc,
                                   what=f"yatagarasu ({self.config_path})", log=self.log_path)
         except BaseException:
             self.stop(check=False)
