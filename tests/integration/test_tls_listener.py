@@ -443,7 +443,8 @@ def test_reload_with_bad_files_is_refused_and_the_old_certificate_stays(
     rewrite_tls(p, bad)
     reload_and_wait(p, "failure")
     logs = p.logs().decode(errors="replace")
-    line = next((ln for ln in logs.splitlines() if "reload refused" in ln and named in ln), None)
+    line = next((ln for ln in logs.splitlines()
+                 if "refused, configuration unchanged" in ln and named in ln), None)
     assert line is not None, logs[-2000:]
     assert why in line, line
     assert peer_serial(p, pki) == first
