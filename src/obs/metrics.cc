@@ -493,29 +493,30 @@ std::string Registry::render(const std::vector<ExternalFamily>& external) const 
                    "yatagarasu_responses_aborted_total{{bucket=\"{}\",cause=\"upstream\"}} {}\n",
                    escape_label(b.name), b.aborted_by_upstream);
   }
-  header(out, "yatagarasu_upstream_retries_total", "counter",
-         "Retries of S3 requests after a backoff (s3.retry), by bucket.");
-  for (const auto& b : t.buckets) {
-    fmt::format_to(it, "yatagarasu_upstream_retries_total{{bucket=\"{}\"}} {}\n",
-                   escape_label(b.name), b.retries);
-  }
-  header(out, "yatagarasu_upstream_retry_budget_exhausted_total", "counter",
-         "Retries not made because the bucket's retry budget was spent.");
-  for (const auto& b : t.buckets) {
-    fmt::format_to(it, "yatagarasu_upstream_retry_budget_exhausted_total{{bucket=\"{}\"}} {}\n",
-                   escape_label(b.name), b.retry_budget_exhausted);
-  }
-  header(out, "yatagarasu_upstream_failovers_total", "counter",
-         "Attempts moved to the next replica after a failed one, by bucket.");
-  for (const auto& b : t.buckets) {
-    fmt::format_to(it, "yatagarasu_upstream_failovers_total{{bucket=\"{}\"}} {}\n",
-                   escape_label(b.name), b.failovers);
-  }
-  header(out, "yatagarasu_circuit_open_rejections_total", "counter",
-         "Requests answered 503 because every replica's circuit breaker was open.");
-  for (const auto& b : t.buckets) {
-    fmt::format_to(it, "yatagarasu_circuit_open_rejections_total{{bucket=\"{}\"}} {}\n",
-                   escape_label(b.name), b.circuit_open);
+  // OPS-1/OPS-2: one counter per bucket each.
+  struct BucketCounter {
+    const char* name;
+    const char* help;
+    uint64_t Totals::Bucket::*value;
+  };
+  static constexpr BucketCounter kResilience[] = {
+      {"yatagarasu_upstream_retries_total",
+       "Retries of S3 requests after a backoff (s3.retry), by bucket.", &Totals::Bucket::retries},
+      {"yatagarasu_upstream_retry_budget_exhausted_total",
+       "Retries not made because the bucket's retry budget was spent.",
+       &Totals::Bucket::retry_budget_exhausted},
+      {"yatagarasu_upstream_failovers_total",
+       "Attempts moved to the next replica after a failed one, by bucket.",
+       &Totals::Bucket::failovers},
+      {"yatagarasu_circuit_open_rejections_total",
+       "Requests answered 503 because every replica's circuit breaker was open.",
+       &Totals::Bucket::circuit_open},
+  };
+  for (const auto& f : kResilience) {
+    header(out, f.name, "counter", f.help);
+    for (const auto& b : t.buckets) {
+      fmt::format_to(it, "{}{{bucket=\"{}\"}} {}\n", f.name, escape_label(b.name), b.*f.value);
+    }
   }
   header(out, "yatagarasu_request_bytes_total", "counter",
          "Request head bytes received from clients.");

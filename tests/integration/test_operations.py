@@ -26,6 +26,7 @@ import yaml
 
 import catalog
 import httpc
+from checks import log_messages, recv_until_closed, wait_for
 import prom
 import yg_procs
 from jwks_server import make_key
@@ -60,27 +61,6 @@ def reload_counts(p) -> tuple:
     m = prom.scrape(p.port)
     return (int(prom.series(m, "yatagarasu_config_reloads_total", result="success")),
             int(prom.series(m, "yatagarasu_config_reloads_total", result="failure")))
-
-
-def log_messages(p) -> list:
-    out = []
-    for line in p.logs().decode("utf-8", "replace").splitlines():
-        try:
-            doc = json.loads(line)
-        except ValueError:
-            out.append(line)
-            continue
-        out.append(" ".join(str(v) for v in doc.values()) if isinstance(doc, dict) else line)
-    return out
-
-
-def wait_for(pred, timeout: float, interval: float = 0.02):
-    deadline = time.monotonic() + timeout
-    while True:
-        v = pred()
-        if v or time.monotonic() >= deadline:
-            return v
-        time.sleep(interval)
 
 
 def write_atomic(path: Path, doc) -> None:
@@ -471,14 +451,7 @@ def test_shutdown_timeout_cuts_a_stream_and_exit_is_clean(proxy_factory, fault_s
     assert status == 0, f"status {status}\n{p.log_tail(20)}"
     assert 1.8 <= elapsed <= 4.0, f"exit {elapsed:.2f}s after SIGTERM (timeout 2 s)"
     s.settimeout(3)
-    try:
-        while True:
-            piece = s.recv(65536)
-            if not piece:
-                break
-            got += piece
-    except ConnectionResetError:
-        pass
+    got += recv_until_closed(s)
     assert len(got) < len(body), "the stream was not cut"
     assert any("shutdown timeout" in m for m in log_messages(p))
 

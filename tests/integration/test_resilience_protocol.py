@@ -21,7 +21,7 @@ import pytest
 import yaml
 
 import catalog
-from checks import assert_json_error
+from checks import assert_json_error, log_messages, wait_for
 from fault_server import DEFAULT_CHUNK_SIZES
 from httpc import RawConn, on_conn, request, request_bytes
 from layouts import fake_bucket, moto_bucket
@@ -34,27 +34,8 @@ def sha(b: bytes) -> str:
     return hashlib.sha256(b).hexdigest()
 
 
-def log_messages(p) -> list:
-    """Every log line of the proxy as text; JSON lines are decoded so escaped characters in
-    paths compare as the user would read them."""
-    out = []
-    for line in p.logs().decode("utf-8", "replace").splitlines():
-        try:
-            doc = json.loads(line)
-        except ValueError:
-            out.append(line)
-            continue
-        out.append(" ".join(str(v) for v in doc.values()) if isinstance(doc, dict) else line)
-    return out
 
 
-def wait_for(pred, timeout: float, interval: float = 0.05):
-    deadline = time.monotonic() + timeout
-    while True:
-        v = pred()
-        if v or time.monotonic() >= deadline:
-            return v
-        time.sleep(interval)
 
 
 def assert_serves(p, target: str, obj) -> None:

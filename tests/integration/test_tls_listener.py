@@ -28,6 +28,7 @@ from cryptography import x509
 import catalog
 import yg_data
 import yg_procs
+from checks import recv_until_closed
 from httpc import request
 from prom import eventually, scrape, series_or_zero
 from proxy import bucket_block, register_secret, run_cli, s3_block
@@ -360,15 +361,7 @@ def test_plain_http_on_the_tls_port_is_closed_and_serving_goes_on(proxy_factory,
     t0 = time.monotonic()
     with socket.create_connection((HOST, p.port), timeout=10) as s:
         s.sendall(b"GET /public/small.bin HTTP/1.1\r\nHost: x\r\n\r\n")
-        got = b""
-        try:
-            while True:
-                piece = s.recv(65536)
-                if not piece:
-                    break
-                got += piece
-        except ConnectionResetError:
-            pass
+        got = recv_until_closed(s)
     assert time.monotonic() - t0 < 5, "the proxy held a plain-HTTP connection open"
     assert b"HTTP/1." not in got and SMALL.body not in got
     conn = https(p, pki)

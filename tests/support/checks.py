@@ -5,6 +5,7 @@ from __future__ import annotations
 import http
 import json
 import re
+import time
 from typing import Optional
 
 from httpc import Response
@@ -69,3 +70,41 @@ def assert_proxied(resp: Response) -> None:
 
 def dumps(obj) -> str:
     return json.dumps(obj, indent=1, default=str)
+
+
+def log_messages(p) -> list:
+    """Every log line of proxy `p` as text; JSON lines are decoded so escaped characters in
+    paths compare as the user would read them."""
+    out = []
+    for line in p.logs().decode("utf-8", "replace").splitlines():
+        try:
+            doc = json.loads(line)
+        except ValueError:
+            out.append(line)
+            continue
+        out.append(" ".join(str(v) for v in doc.values()) if isinstance(doc, dict) else line)
+    return out
+
+
+def wait_for(pred, timeout: float, interval: float = 0.05):
+    """Polls pred() until it is truthy or `timeout` s passed; returns its last value."""
+    deadline = time.monotonic() + timeout
+    while True:
+        v = pred()
+        if v or time.monotonic() >= deadline:
+            return v
+        time.sleep(interval)
+
+
+def recv_until_closed(sock) -> bytes:
+    """Everything the peer sends until it closes (a reset ends it too)."""
+    got = b""
+    try:
+        while True:
+            piece = sock.recv(65536)
+            if not piece:
+                break
+            got += piece
+    except ConnectionResetError:
+        pass
+    return got
