@@ -76,15 +76,15 @@ void parse_s3(MapReader& m, S3Config& s3, size_t bucket_index) {
     CircuitBreakerConfig c;
     cb.get_uint("failure_threshold", c.failure_threshold, 1);
     cb.get_uint("success_threshold", c.success_threshold, 1);
-    cb.get_uint("timeout_seconds", c.timeout_seconds, 1);
+    cb.get_uint("timeout_seconds", c.timeout_seconds, 1, 86400);
     cb.get_uint("half_open_max_requests", c.half_open_max_requests, 1);
     s3.circuit_breaker = c;
   });
   with_section(m, "retry", [&](MapReader& r) {
     RetryConfig c;
     r.get_uint("max_attempts", c.max_attempts, 1, 10);
-    r.get_uint("initial_backoff_ms", c.initial_backoff_ms, 1);
-    r.get_uint("max_backoff_ms", c.max_backoff_ms, 1);
+    r.get_uint("initial_backoff_ms", c.initial_backoff_ms, 1, 600000);
+    r.get_uint("max_backoff_ms", c.max_backoff_ms, 1, 600000);
     r.get_uint("budget_percent", c.budget_percent, 0, 100);
     r.get_uint("budget_min_per_second", c.budget_min_per_second, 0, 100000);
     s3.retry = c;

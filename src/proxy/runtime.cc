@@ -117,7 +117,7 @@ std::shared_ptr<const Runtime> build_runtime(config::Config cfg, const Runtime* 
       const auto s = rate_settings(*rl->per_ip);
       const auto* before = previous != nullptr ? previous->ip_limit.get() : nullptr;
       if (before != nullptr && before->settings() == s &&
-          before->max_keys() >= rl->max_tracked_ips) {
+          before->max_keys() == std::max<std::size_t>(rl->max_tracked_ips, 64)) {
         rt->ip_limit = previous->ip_limit;
       } else {
         rt->ip_limit = std::make_shared<resilience::KeyedLimiter>(

@@ -105,7 +105,9 @@ bool is_retryable_status(unsigned status) {
 }
 
 Attempt failed(Context& c, Error e) {
-  c.health = Health::Sick;
+  // The request's own deadline cut the attempt short (the replica may have had only what the
+  // earlier attempts left): not held against the replica.
+  c.health = e.is(errc::request_timeout) ? Health::Unknown : Health::Sick;
   c.failure = e;
   return Attempt::Failed;
 }
@@ -685,28 +687,40 @@ asio::awaitable<Attempt> attempt_on(Context& c) {
   co_return failed(c, Error::of(errc::upstream_unreachable, Source::Upstream, true));
 }
 
-// Reports one attempt's outcome to the replica's breaker.
-void report(const UpstreamReplica& r, const resilience::CircuitBreaker::Admission& adm,
-            const Context& c) {
-  if (!r.breaker) {
-    return;
+// Tells the replica's breaker how one admitted attempt went, exactly once: report() after the
+// attempt, or "no verdict" from the destructor if the attempt never got that far (an
+// exception), so a half-open probe slot is never lost.
+class Verdict {
+ public:
+  Verdict(const UpstreamReplica& r, const resilience::CircuitBreaker::Admission& a)
+      : r_(r), a_(a) {}
+  Verdict(const Verdict&) = delete;
+  Verdict& operator=(const Verdict&) = delete;
+  ~Verdict() {
+    if (!done_ && r_.breaker) {
+      r_.breaker->abandon(a_);
+    }
   }
-  const auto now = SteadyClock::now();
-  switch (c.health) {
-    case Health::Sick:
-      r.breaker->on_failure(adm.probe, now);
-      break;
-    case Health::Healthy:
-      r.breaker->on_success(adm.probe);
-      if (c.body_failed) {
-        r.breaker->on_failure(false, now);  // the head came, the body did not
-      }
-      break;
-    case Health::Unknown:
-      r.breaker->abandon(adm.probe);
-      break;
+  void report(const Context& c) {
+    done_ = true;
+    if (!r_.breaker) {
+      return;
+    }
+    const auto now = SteadyClock::now();
+    if (c.health == Health::Sick || (c.health == Health::Healthy && c.body_failed)) {
+      r_.breaker->on_failure(a_, now);  // a body cut short counts against it too
+    } else if (c.health == Health::Healthy) {
+      r_.breaker->on_success(a_);
+    } else {
+      r_.breaker->abandon(a_);
+    }
   }
-}
+
+ private:
+  const UpstreamReplica& r_;
+  resilience::CircuitBreaker::Admission a_;
+  bool done_ = false;
+};
 
 }  // namespace
 
@@ -732,17 +746,17 @@ asio::awaitable<bool> proxy_to_s3(net::ClientStream& client, Exchange& ex, Worke
   for (uint32_t pass = 0; pass < passes; ++pass) {
     if (pass > 0) {
       const auto now = SteadyClock::now();
+      const auto delay = resilience::backoff_delay(
+          pass, std::chrono::milliseconds(retry->initial_backoff_ms),
+          std::chrono::milliseconds(retry->max_backoff_ms), resilience::jitter_unit());
+      if (now + delay >= ex.deadline) {
+        break;  // no time left for another attempt (and no budget spent on it)
+      }
       if (!b.retry_budget->try_retry(now)) {
         if (series != nullptr) {
           series->retry_budget_exhausted.add();
         }
         break;
-      }
-      const auto delay = resilience::backoff_delay(
-          pass, std::chrono::milliseconds(retry->initial_backoff_ms),
-          std::chrono::milliseconds(retry->max_backoff_ms), resilience::jitter_unit());
-      if (now + delay >= ex.deadline) {
-        break;  // no time left for another attempt
       }
       asio::steady_timer t(w.io, delay);
       co_await t.async_wait(use_tuple);
@@ -761,10 +775,8 @@ asio::awaitable<bool> proxy_to_s3(net::ClientStream& client, Exchange& ex, Worke
           continue;
         }
       }
+      Verdict verdict(r, adm);
       if (SteadyClock::now() >= ex.deadline) {
-        if (r.breaker) {
-          r.breaker->abandon(adm.probe);
-        }
         last = Error::of(errc::request_timeout, Source::Internal);
         break;
       }
@@ -782,7 +794,7 @@ asio::awaitable<bool> proxy_to_s3(net::ClientStream& client, Exchange& ex, Worke
       c.health = Health::Unknown;
       c.body_failed = false;
       const Attempt a = co_await attempt_on(c);
-      report(r, adm, c);
+      verdict.report(c);
       if (a != Attempt::Failed) {
         co_return c.client_reusable;
       }

@@ -36,13 +36,13 @@ CircuitBreaker::Admission CircuitBreaker::try_acquire(SteadyClock::time_point no
         return {false, false, std::chrono::seconds(1)};
       }
       ++probes_in_flight_;
-      return {true, true, {}};
+      return {true, true, {}, period_};
   }
   return {false, false, std::chrono::seconds(1)};
 }
 
-void CircuitBreaker::on_success(bool probe) {
-  if (!probe) {
+void CircuitBreaker::on_success(const Admission& a) {
+  if (!a.probe) {
     // Closed (or a request admitted before the breaker opened): a success breaks the streak.
     if (consecutive_failures_.load(std::memory_order_relaxed) != 0) {
       consecutive_failures_.store(0, std::memory_order_relaxed);
@@ -50,7 +50,7 @@ void CircuitBreaker::on_success(bool probe) {
     return;
   }
   std::lock_guard lock(mu_);
-  if (state_.load(std::memory_order_relaxed) != BreakerState::HalfOpen) {
+  if (state_.load(std::memory_order_relaxed) != BreakerState::HalfOpen || a.period != period_) {
     return;  // a probe of an earlier half-open period
   }
   if (probes_in_flight_ > 0) {
@@ -62,8 +62,8 @@ void CircuitBreaker::on_success(bool probe) {
   }
 }
 
-void CircuitBreaker::on_failure(bool probe, SteadyClock::time_point now) {
-  if (!probe) {
+void CircuitBreaker::on_failure(const Admission& a, SteadyClock::time_point now) {
+  if (!a.probe) {
     const uint32_t n = consecutive_failures_.fetch_add(1, std::memory_order_relaxed) + 1;
     if (n < s_.failure_threshold) {
       return;
@@ -75,24 +75,26 @@ void CircuitBreaker::on_failure(bool probe, SteadyClock::time_point now) {
     return;
   }
   std::lock_guard lock(mu_);
-  if (state_.load(std::memory_order_relaxed) != BreakerState::HalfOpen) {
+  if (state_.load(std::memory_order_relaxed) != BreakerState::HalfOpen || a.period != period_) {
     return;
   }
   open_locked(now);  // one failed probe: the replica is still sick
 }
 
-void CircuitBreaker::abandon(bool probe) {
-  if (!probe) {
+void CircuitBreaker::abandon(const Admission& a) {
+  if (!a.probe) {
     return;
   }
   std::lock_guard lock(mu_);
-  if (state_.load(std::memory_order_relaxed) == BreakerState::HalfOpen && probes_in_flight_ > 0) {
+  if (state_.load(std::memory_order_relaxed) == BreakerState::HalfOpen && a.period == period_ &&
+      probes_in_flight_ > 0) {
     --probes_in_flight_;
   }
 }
 
 void CircuitBreaker::open_locked(SteadyClock::time_point now) {
   open_until_ = now + s_.open_for;
+  ++period_;
   probes_in_flight_ = 0;
   probe_successes_ = 0;
   consecutive_failures_.store(0, std::memory_order_relaxed);

@@ -40,14 +40,18 @@ class CircuitBreaker {
     bool probe = false;  // a half-open probe: report its outcome (or abandon it)
     // Refused: how long until the breaker lets a probe through (never zero).
     SteadyClock::duration retry_after{};
+    uint64_t period = 0;  // probe: the half-open period it belongs to
   };
   // Asks whether a request may be sent now. An allowed request must be reported exactly once
   // with on_success, on_failure or abandon (passing the admission's `probe`).
   Admission try_acquire(SteadyClock::time_point now);
-  void on_success(bool probe);
-  void on_failure(bool probe, SteadyClock::time_point now);
-  // The request ended without telling whether the replica is healthy (the client left).
-  void abandon(bool probe);
+  // Verdicts of probes from an earlier half-open period (the breaker opened again meanwhile)
+  // are ignored: they neither free a probe slot nor count towards closing.
+  void on_success(const Admission& a);
+  void on_failure(const Admission& a, SteadyClock::time_point now);
+  // The request ended without telling whether the replica is healthy (the client left, the
+  // request's own deadline ran out, an exception).
+  void abandon(const Admission& a);
 
   // State for /ready and metrics: Open whose time is up reads as HalfOpen.
   BreakerState state(SteadyClock::time_point now) const;
@@ -67,6 +71,7 @@ class CircuitBreaker {
   SteadyClock::time_point open_until_{};  // Open: when probes may start
   uint32_t probes_in_flight_ = 0;         // HalfOpen
   uint32_t probe_successes_ = 0;          // HalfOpen
+  uint64_t period_ = 0;                   // +1 each time it opens
 };
 
 }  // namespace yg::resilience

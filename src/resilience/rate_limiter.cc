@@ -83,10 +83,15 @@ RateDecision KeyedLimiter::take(const Key& key, SteadyClock::time_point now) {
     if (sh.tat.size() >= per_shard_) {
       // Full: forget the clients whose bucket has refilled (nothing is lost by that)...
       std::erase_if(sh.tat, [n](const auto& kv) { return kv.second <= n; });
-      // ...and if every one is still busy, make room anyway (those get a fresh burst).
-      while (sh.tat.size() >= per_shard_) {
-        sh.tat.erase(sh.tat.begin());
-        evicted_active_.fetch_add(1, std::memory_order_relaxed);
+      // ...and if every one is still busy, make room anyway (those get a fresh burst): an
+      // eighth of the shard at once, so a flood of new addresses costs one scan per
+      // per_shard/8 of them, not one per request.
+      if (sh.tat.size() >= per_shard_) {
+        const std::size_t target = per_shard_ - std::max<std::size_t>(per_shard_ / 8, 1);
+        while (sh.tat.size() > target) {
+          sh.tat.erase(sh.tat.begin());
+          evicted_active_.fetch_add(1, std::memory_order_relaxed);
+        }
       }
     }
     it = sh.tat.emplace(key, INT64_MIN).first;

@@ -350,3 +350,26 @@ def test_failover_under_constant_load_drops_nothing(proxy_factory, fault_server,
     assert series(m, "yatagarasu_circuit_breaker_opened_total", bucket="ha",
                   replica="primary") >= 3
     assert series(m, "yatagarasu_circuit_breaker_state", bucket="ha", replica="primary") == 0
+
+
+def test_a_replica_that_cuts_bodies_short_opens_its_breaker(proxy_factory, fault_server,
+                                                            moto_auth):
+    """A 200 head followed by a body that dies counts against the replica (the client's
+    connection is cut each time): after failure_threshold such answers it is skipped."""
+    fake = fault_server("die-mid-body", body=FAKE_BODY * 100)
+    p = proxy_factory([ha_bucket([fake_replica(fake), moto_replica(moto_auth)],
+                                 circuit_breaker={"failure_threshold": 2, "timeout_seconds": 60})])
+    import http.client
+    for _ in range(2):
+        conn = http.client.HTTPConnection(p.host, p.port, timeout=10)
+        conn.request("GET", KEY)
+        resp = conn.getresponse()
+        with pytest.raises((http.client.IncompleteRead, ConnectionResetError)):
+            resp.read()
+        conn.close()
+    m = eventually(p.port, lambda m: series(m, "yatagarasu_circuit_breaker_state", bucket="ha",
+                                            replica="primary") == 1)
+    assert series(m, "yatagarasu_circuit_breaker_opened_total", bucket="ha",
+                  replica="primary") == 1
+    assert served_by_secondary(get(p))
+    assert len(fake.requests) == 2
