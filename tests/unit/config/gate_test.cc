@@ -14,15 +14,15 @@ using test::with_bucket;
 
 // Issue #8 made these run: they load (TLS files are read when the runtime is built).
 TEST(FeatureGate, ResilienceFeaturesLoad) {
-  auto r = load(with_bucket(
-      "  - name: ha\n    path_prefix: /ha\n    ip_filter: {allowlist: [10.0.0.0/8]}\n"
-      "    s3:\n      circuit_breaker: {failure_threshold: 2}\n"
-      "      retry: {max_attempts: 2}\n      rate_limit: {requests_per_second: 5}\n"
-      "      replicas:\n"
-      "        - {name: p, bucket: b, access_key: A, secret_key: S, priority: 1}\n"
-      "        - {name: q, bucket: b, access_key: A, secret_key: S, priority: 2}\n"
-      "server:\n  tls: {cert_path: /c, key_path: /k}\n  trusted_proxies: [127.0.0.1]\n"
-      "  rate_limit:\n    enabled: true\n    global: {requests_per_second: 5}\n"));
+  auto r = load(
+      with_bucket("  - name: ha\n    path_prefix: /ha\n    ip_filter: {allowlist: [10.0.0.0/8]}\n"
+                  "    s3:\n      circuit_breaker: {failure_threshold: 2}\n"
+                  "      retry: {max_attempts: 2}\n      rate_limit: {requests_per_second: 5}\n"
+                  "      replicas:\n"
+                  "        - {name: p, bucket: b, access_key: A, secret_key: S, priority: 1}\n"
+                  "        - {name: q, bucket: b, access_key: A, secret_key: S, priority: 2}\n"
+                  "server:\n  tls: {cert_path: /c, key_path: /k}\n  trusted_proxies: [127.0.0.1]\n"
+                  "  rate_limit:\n    enabled: true\n    global: {requests_per_second: 5}\n"));
   ASSERT_TRUE(r.config.has_value()) << test::joined(r);
   EXPECT_EQ(r.config->buckets[1].s3.replicas.size(), 2u);
 }
