@@ -55,7 +55,8 @@ struct Exchange {
   std::optional<obs::Rejection> rejection;  // refused by a limit or rule
   std::string error;                        // our error's text, for error responses
   uint32_t retry_after_s = 0;               // Retry-After of a 429/503 answer (0: the default, 1 s)
-  std::string user;                         // the verified token's "sub" (audit `user`)
+  std::string_view allow;  // Allow of a 405 when not GET, HEAD, OPTIONS (a static string)
+  std::string user;        // the verified token's "sub" (audit `user`)
   std::shared_ptr<const boost::json::object> claims;  // verified claims (OPA input, issue #5)
   std::optional<obs::AuthOutcome> auth;
   std::optional<obs::AuthzOutcome> authz;  // OPA / OpenFGA outcome (AUTHZ-*)

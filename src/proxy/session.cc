@@ -65,6 +65,9 @@ asio::awaitable<bool> write_error(net::ClientStream& stream, Exchange& ex, const
                                   unsigned version, bool keep_alive, std::string_view reason = {}) {
   auto res = make_error_response(e, ex.request_id, version, keep_alive, ex.head_only, reason,
                                  ex.retry_after_s);
+  if (!ex.allow.empty()) {
+    res.set(http::field::allow, ex.allow);  // a 405 of an endpoint with other methods
+  }
   ex.error = e.message();
   if (!reason.empty()) {
     ex.error.append(": ").append(reason);
@@ -344,12 +347,12 @@ asio::awaitable<bool> serve_admin(net::ClientStream& stream, Exchange& ex, Worke
   if (path == "/admin/reload") {
     // OPS-4: POST only; the reload runs on the reload thread, never on this worker.
     if (ex.head->method != http::verb::post || w.shared.reloader == nullptr) {
+      ex.allow = "POST";
       co_return co_await write_error(stream, ex, Error::of(errc::method_not_allowed),
                                      ex.head->version, keep_alive);
     }
-    const auto out =
-        co_await w.shared.reloader->async_reload("POST /admin/reload, request_id " + ex.request_id +
-                                                 " from " + ex.client.address().to_string());
+    const auto out = co_await w.shared.reloader->async_reload(
+        "POST /admin/reload, request_id " + ex.request_id + " from " + ex.client_ip.to_string());
     const auto status = out.ok              ? http::status::ok
                         : out.shutting_down ? http::status::service_unavailable
                                             : http::status::unprocessable_entity;

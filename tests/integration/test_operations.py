@@ -125,6 +125,7 @@ def test_post_admin_reload_applies_the_file_and_refuses_an_invalid_one(proxy_fac
     # GET is not a reload.
     r = get(p, "/admin/reload")
     assert r.status == 405, r.text_dump()
+    assert r.header("Allow") == "POST"
     assert generation(p) == g0
 
     # A new bucket, and the S3 credentials switched to the second key.
