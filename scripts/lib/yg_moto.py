@@ -165,6 +165,19 @@ class MotoServer:
     def create_bucket(self, bucket: str) -> None:
         self.client().create_bucket(Bucket=bucket)
 
+    def ensure_bucket(self, bucket: str, versioned: bool = False) -> None:
+        """Creates `bucket` unless it exists already (test modules sharing one moto)."""
+        import botocore.exceptions
+        try:
+            self.create_bucket(bucket)
+        except botocore.exceptions.ClientError as e:
+            if e.response["Error"]["Code"] not in ("BucketAlreadyOwnedByYou",
+                                                   "BucketAlreadyExists"):
+                raise
+        if versioned:
+            self.client().put_bucket_versioning(Bucket=bucket,
+                                                VersioningConfiguration={"Status": "Enabled"})
+
     def put(self, bucket: str, key: str, body: bytes, **extra) -> dict:
         return self.client().put_object(Bucket=bucket, Key=key, Body=body, **extra)
 

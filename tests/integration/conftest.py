@@ -186,6 +186,16 @@ def proxy(_standard_proxy) -> Proxy:
 
 
 @pytest.fixture
+def relay(s3):
+    """A counting relay (tests/support/counting_relay.py) in front of the test module's `s3`
+    fixture (the moto holding that module's buckets): every S3 request counted and recorded."""
+    from counting_relay import CountingRelay
+    r = CountingRelay.to_url(s3.url).start()
+    yield r
+    r.stop()
+
+
+@pytest.fixture
 def fault_server():
     """Factory for FAKE misbehaving backends; all stopped after the test."""
     servers = []

@@ -60,20 +60,8 @@ HTTP6_HEADERS = ("content-type", "content-length", "etag", "last-modified", "cac
 @pytest.fixture(scope="module")
 def s3(moto_auth):
     for b in (S3_A, S3_B):
-        try:
-            moto_auth.create_bucket(b)
-        except botocore.exceptions.ClientError as e:
-            if e.response["Error"]["Code"] not in ("BucketAlreadyOwnedByYou",
-                                                   "BucketAlreadyExists"):
-                raise
+        moto_auth.ensure_bucket(b)
     return moto_auth
-
-
-@pytest.fixture
-def relay(s3):
-    r = CountingRelay.to_url(s3.url).start()
-    yield r
-    r.stop()
 
 
 @pytest.fixture

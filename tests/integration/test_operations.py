@@ -410,15 +410,23 @@ def test_exit_flushes_the_disk_cache(proxy_factory, moto_auth, tmp_path):
     assert r.header("X-Cache") == "HIT", "the entry written at exit was not on disk"
 
 
-def test_second_sigterm_exits_at_once_with_status_1(proxy_factory, fault_server):
-    body = random.Random(12).randbytes(200_000)
+def slow_stream(proxy_factory, fault_server, seed: int, shutdown_timeout: int):
+    """A proxy streaming a 10 s trickled body to a raw socket: (proxy, socket, body, the first
+    bytes received, which start with the 200 head)."""
+    body = random.Random(seed).randbytes(200_000)
     slow = fault_server("trickle", body=body, trickle_bytes=2000, trickle_interval=0.1)  # 10 s
     p = proxy_factory([fake_bucket(slow, prefix="/slow")],
-                      extra={"shutdown": {"timeout_seconds": 30}})
+                      extra={"shutdown": {"timeout_seconds": shutdown_timeout}})
     s = socket.create_connection((H, p.port))
     s.sendall(b"GET /slow/obj HTTP/1.1\r\nHost: x\r\n\r\n")
     s.settimeout(5)
-    assert s.recv(100).startswith(b"HTTP/1.1 200")
+    got = s.recv(100)
+    assert got.startswith(b"HTTP/1.1 200")
+    return p, s, body, got
+
+
+def test_second_sigterm_exits_at_once_with_status_1(proxy_factory, fault_server):
+    p, s, _, _ = slow_stream(proxy_factory, fault_server, 12, 30)
     p.send_signal(signal.SIGTERM)
     time.sleep(0.5)
     assert p.alive(), "exited with a stream in flight and 30 s to finish it"
@@ -435,15 +443,7 @@ def test_second_sigterm_exits_at_once_with_status_1(proxy_factory, fault_server)
 
 
 def test_shutdown_timeout_cuts_a_stream_and_exit_is_clean(proxy_factory, fault_server):
-    body = random.Random(13).randbytes(200_000)
-    slow = fault_server("trickle", body=body, trickle_bytes=2000, trickle_interval=0.1)  # 10 s
-    p = proxy_factory([fake_bucket(slow, prefix="/slow")],
-                      extra={"shutdown": {"timeout_seconds": 2}})
-    s = socket.create_connection((H, p.port))
-    s.sendall(b"GET /slow/obj HTTP/1.1\r\nHost: x\r\n\r\n")
-    s.settimeout(5)
-    got = s.recv(100)
-    assert got.startswith(b"HTTP/1.1 200")
+    p, s, body, got = slow_stream(proxy_factory, fault_server, 13, 2)
     t0 = time.monotonic()
     p.send_signal(signal.SIGTERM)
     status = p.wait_exit(8)

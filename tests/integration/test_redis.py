@@ -35,12 +35,10 @@ import zlib
 from pathlib import Path
 from typing import Dict, Iterable, List, Optional
 
-import botocore.exceptions
 import pytest
 
 import yg_procs
 import yg_redis
-from counting_relay import CountingRelay
 from prom import eventually, family, scrape
 from proxy import bucket_block, config_doc, register_secret, s3_block
 from rate_client import ConstantLoad, LoadResult
@@ -60,23 +58,9 @@ PREFIX = "yatagarasu:"      # the default redis_key_prefix
 
 @pytest.fixture(scope="module")
 def s3(moto_auth):
-    for name in (S3_R, S3_RV):
-        try:
-            moto_auth.create_bucket(name)
-        except botocore.exceptions.ClientError as e:
-            if e.response["Error"]["Code"] not in ("BucketAlreadyOwnedByYou",
-                                                   "BucketAlreadyExists"):
-                raise
-    moto_auth.client().put_bucket_versioning(Bucket=S3_RV,
-                                             VersioningConfiguration={"Status": "Enabled"})
+    moto_auth.ensure_bucket(S3_R)
+    moto_auth.ensure_bucket(S3_RV, versioned=True)
     return moto_auth
-
-
-@pytest.fixture
-def relay(s3):
-    r = CountingRelay.to_url(s3.url).start()
-    yield r
-    r.stop()
 
 
 @pytest.fixture
