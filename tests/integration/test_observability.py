@@ -434,7 +434,18 @@ def test_slow_audit_disk_never_blocks_requests_and_drops_are_counted(proxy_facto
             r = get(p, "/public/hello.txt", headers={"X-Request-ID": f"q{i}"})
             assert r.status == 200 and r.body == catalog.HELLO.body
             ids.append(f"q{i}")
+        # A record is queued just after its response is written: the last request's record may
+        # be counted a moment after the client has its answer. Wait until the drop count holds
+        # still (the sink is wedged and the queue full, so every further record is a drop).
         m = scrape(p.port)
+        settle = time.monotonic() + 10
+        while time.monotonic() < settle:
+            time.sleep(0.3)
+            again = scrape(p.port)
+            key = "yatagarasu_audit_records_dropped_total"
+            if series(again, key, sink="file") == series(m, key, sink="file"):
+                break
+            m = again
         dropped = series(m, "yatagarasu_audit_records_dropped_total", sink="file")
         written = series(m, "yatagarasu_audit_records_written_total", sink="file")
         queued = series(m, "yatagarasu_audit_queue_length", sink="file")
