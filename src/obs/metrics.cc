@@ -382,6 +382,15 @@ Totals Registry::totals() const {
   }
   for (const auto& sp : shards_) {
     const WorkerMetrics& w = *sp;
+    uint64_t answered = 0;
+    for (const auto& s : w.buckets) {
+      for (const auto& by_method : s.requests) {
+        for (const auto& c : by_method) {
+          answered += c.value();
+        }
+      }
+    }
+    t.worker_requests.push_back(answered);
     for (std::size_t b = 0; b < t.buckets.size(); ++b) {
       const auto& s = w.buckets[b];
       auto& o = t.buckets[b];
@@ -581,6 +590,14 @@ std::string Registry::render(const std::vector<ExternalFamily>& external) const 
   for (std::size_t k = 0; k < t.endpoints.size(); ++k) {
     fmt::format_to(it, "yatagarasu_endpoint_requests_total{{endpoint=\"{}\"}} {}\n",
                    to_string(static_cast<Endpoint>(k)), t.endpoints[k]);
+  }
+  header(out, "yatagarasu_worker_threads", "gauge", "Worker threads serving requests.");
+  fmt::format_to(it, "yatagarasu_worker_threads {}\n", t.worker_requests.size());
+  header(out, "yatagarasu_worker_requests_total", "counter",
+         "Requests answered, by worker thread (0-based index).");
+  for (std::size_t k = 0; k < t.worker_requests.size(); ++k) {
+    fmt::format_to(it, "yatagarasu_worker_requests_total{{worker=\"{}\"}} {}\n", k,
+                   t.worker_requests[k]);
   }
 
   std::vector<std::string> reasons;

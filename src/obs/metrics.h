@@ -233,6 +233,9 @@ struct Totals {
   uint64_t bytes_received = 0;
   std::array<uint64_t, count_of<TlsVersion>()> tls_handshakes{};
   std::array<uint64_t, count_of<TlsFailure>()> tls_failures{};
+  // Requests answered by each worker (shard order = worker index): shows whether the load is
+  // spread over the threads (the CPU-scaling campaign checks it).
+  std::vector<uint64_t> worker_requests;
 };
 
 // Gauges and counters owned outside this module (connection counts, audit, logs), written by

@@ -8,6 +8,10 @@
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/use_awaitable.hpp>
 
+#include <pthread.h>
+
+#include <string>
+
 #include "core/log.h"
 #include "net/server/listener.h"
 #include "proxy/session.h"
@@ -64,9 +68,13 @@ void Server::start() {
     asio::co_spawn(w0.io, accept_loop(w0, *w0.metrics_acceptor, Listener::Metrics), asio::detached);
     log::get("server")->info("metrics on {}:{}/metrics", sc.address, rt->config.metrics_port);
   }
-  for (auto& w : workers_) {
+  for (std::size_t i = 0; i < workers_.size(); ++i) {
+    auto& w = workers_[i];
     asio::co_spawn(w->io, accept_loop(*w, *w->acceptor, Listener::Main), asio::detached);
-    threads_.emplace_back([&io = w->io] {
+    threads_.emplace_back([&io = w->io, i] {
+      // Named so per-thread CPU shows in top -H and /proc/<pid>/task/*/comm (at most 15 chars).
+      const std::string name = "yg-worker-" + std::to_string(i);
+      pthread_setname_np(pthread_self(), name.c_str());
       auto guard = asio::make_work_guard(io);
       io.run();
     });

@@ -1,0 +1,513 @@
+"""What the load campaigns under load/ share (issue #9): the command line (--quick/--full),
+starting proxies from a config and proving the config does what the figure claims (metrics
+scraped during the run), sampling processes over time (RSS, fds, CPU, threads), checks that fail
+the run in --quick mode (CI), plots (PNG via matplotlib), and results with the machine
+description.
+
+    from yg_campaign import Campaign
+    c = Campaign("pipeline", __doc__)          # parses --quick etc.
+    with c:                                    # stops every process on exit, writes results
+        px = c.start_proxy("ours", yaml_fn)     # yaml_fn(port) -> config text
+        ...
+        c.check("no errors", errors == 0, f"{errors} errors")
+        c.plot("latency.png", ...)
+        c.result["rows"] = rows
+        c.table = render(rows)
+
+Results go to load/results/<name>_<stamp>.md/.json (+ plots named <name>_<stamp>_<what>.png);
+the .json carries `machine`, `args`, `checks` and the campaign's own `result`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime
+import json
+import os
+import platform
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+from typing import Callable, Dict, Iterable, List, Optional, Sequence, Tuple
+
+import yg_procs
+from yg_load import REPO, Run, raise_on_sigterm
+
+sys.path.insert(0, str(REPO / "tests" / "support"))
+
+Samples = Dict[Tuple[str, Tuple[Tuple[str, str], ...]], float]
+
+
+# --------------------------------------------------------------------------------------------
+# metrics
+
+
+def scrape(port: int, host: str = "127.0.0.1", timeout: float = 5.0) -> Samples:
+    """Every sample of /metrics as {(name, sorted label items): value}."""
+    import urllib.request
+
+    from prometheus_client.parser import text_string_to_metric_families
+
+    with urllib.request.urlopen(f"http://{host}:{port}/metrics", timeout=timeout) as r:
+        text = r.read().decode()
+    out: Samples = {}
+    for fam in text_string_to_metric_families(text):
+        for s in fam.samples:
+            out[(s.name, tuple(sorted(s.labels.items())))] = s.value
+    return out
+
+
+def total(m: Samples, name: str, **labels) -> float:
+    """Sum of every series of `name` whose labels include `labels` (0 when none)."""
+    want = set(labels.items())
+    return sum(v for (n, ls), v in m.items() if n == name and want <= set(ls))
+
+
+def delta(after: Samples, before: Samples, name: str, **labels) -> float:
+    return total(after, name, **labels) - total(before, name, **labels)
+
+
+# --------------------------------------------------------------------------------------------
+# processes
+
+
+def proc_stats(pid: int) -> dict:
+    """RSS and peak RSS (bytes), open fds, threads and CPU seconds (user+system) of a process."""
+    out = {"rss": 0, "hwm": 0, "fds": 0, "threads": 0, "cpu_s": 0.0}
+    try:
+        with open(f"/proc/{pid}/status") as f:
+            for line in f:
+                k, _, rest = line.partition(":")
+                if k == "VmRSS":
+                    out["rss"] = int(rest.split()[0]) * 1024
+                elif k == "VmHWM":
+                    out["hwm"] = int(rest.split()[0]) * 1024
+                elif k == "Threads":
+                    out["threads"] = int(rest.split()[0])
+        with open(f"/proc/{pid}/stat") as f:
+            fields = f.read().rsplit(")", 1)[1].split()
+        tck = os.sysconf("SC_CLK_TCK")
+        out["cpu_s"] = (int(fields[11]) + int(fields[12])) / tck
+        out["fds"] = len(os.listdir(f"/proc/{pid}/fd"))
+    except (FileNotFoundError, ProcessLookupError, PermissionError):
+        pass
+    return out
+
+
+def thread_cpu(pid: int) -> Dict[str, float]:
+    """CPU seconds per thread name (threads sharing a name are summed)."""
+    tck = os.sysconf("SC_CLK_TCK")
+    out: Dict[str, float] = {}
+    for tid in os.listdir(f"/proc/{pid}/task"):
+        try:
+            name = Path(f"/proc/{pid}/task/{tid}/comm").read_text().strip()
+            fields = Path(f"/proc/{pid}/task/{tid}/stat").read_text().rsplit(")", 1)[1].split()
+        except FileNotFoundError:
+            continue
+        out[name] = out.get(name, 0.0) + (int(fields[11]) + int(fields[12])) / tck
+    return out
+
+
+class Sampler(threading.Thread):
+    """Samples processes every `interval` s until stop(): rows of {t, <name>.rss, .fds, .cpu_s,
+    .threads} plus whatever `extra(t)` returns (e.g. metrics read from /metrics)."""
+
+    def __init__(self, pids: Dict[str, int], interval: float = 1.0,
+                 extra: Optional[Callable[[float], dict]] = None):
+        super().__init__(daemon=True)
+        self.pids, self.interval, self.extra = pids, interval, extra
+        self.rows: List[dict] = []
+        self.t0 = time.monotonic()
+        self._stop_ev = threading.Event()
+        self.errors: List[str] = []
+
+    def sample(self) -> dict:
+        t = time.monotonic() - self.t0
+        row = {"t": round(t, 3)}
+        for name, pid in self.pids.items():
+            for k, v in proc_stats(pid).items():
+                row[f"{name}.{k}"] = v
+        if self.extra:
+            try:
+                row.update(self.extra(t))
+            except Exception as e:  # noqa: BLE001 - a missed sample is recorded, not fatal
+                self.errors.append(repr(e))
+        return row
+
+    def run(self):
+        while not self._stop_ev.is_set():
+            self.rows.append(self.sample())
+            self._stop_ev.wait(self.interval)
+
+    def stop(self) -> List[dict]:
+        self._stop_ev.set()
+        self.join(timeout=10)
+        self.rows.append(self.sample())
+        return self.rows
+
+    def column(self, key: str) -> Tuple[List[float], List[float]]:
+        xs = [r["t"] for r in self.rows if key in r]
+        return xs, [r[key] for r in self.rows if key in r]
+
+
+def growth_after_warmup(xs: Sequence[float], ys: Sequence[float], warmup_frac: float = 0.25
+                        ) -> dict:
+    """The slope check of the endurance runs: a least-squares line through the samples after
+    the warm-up; growth = (fitted end - fitted start) / fitted start. Robust to one spike."""
+    pts = [(x, y) for x, y in zip(xs, ys) if x >= xs[0] + (xs[-1] - xs[0]) * warmup_frac]
+    if len(pts) < 3:
+        return {"samples": len(pts), "growth": None}
+    n = len(pts)
+    mx = sum(p[0] for p in pts) / n
+    my = sum(p[1] for p in pts) / n
+    sxx = sum((p[0] - mx) ** 2 for p in pts) or 1e-9
+    slope = sum((p[0] - mx) * (p[1] - my) for p in pts) / sxx
+    start = my + slope * (pts[0][0] - mx)
+    end = my + slope * (pts[-1][0] - mx)
+    return {"samples": n, "slope_per_s": slope, "start": start, "end": end,
+            "growth": (end - start) / start if start else None}
+
+
+def percentile(xs: Sequence[float], q: float) -> Optional[float]:
+    if not xs:
+        return None
+    s = sorted(xs)
+    return s[min(len(s) - 1, max(0, int(round(q / 100.0 * (len(s) - 1)))))]
+
+
+# --------------------------------------------------------------------------------------------
+# constant-rate load (vegeta)
+
+
+def vegeta_attack(targets: Sequence[str], rate: int, seconds: float,
+                  headers: Optional[Dict[str, str]] = None, workers: int = 32,
+                  max_workers: int = 0, timeout_s: int = 30, keepalive: bool = True,
+                  cpus: Optional[Iterable[int]] = None) -> List[dict]:
+    """`vegeta attack` at `rate` req/s for `seconds` over `targets` (full URLs, round robin);
+    returns one row per request: {t (s from the first), ms, code, bytes, error}. Blocks."""
+    import vegeta  # tests/support/vegeta.py: the pinned binary, built when missing
+
+    d = Path(tempfile.mkdtemp(prefix="yg-vegeta-"))
+    lines = []
+    for t in targets:
+        lines.append(f"GET {t}")
+        lines += [f"{k}: {v}" for k, v in (headers or {}).items()]
+        lines.append("")
+    (d / "targets.txt").write_text("\n".join(lines))
+    cmd = [str(vegeta.binary()), "attack", "-rate", f"{rate}/s", "-duration", f"{seconds}s",
+           f"-keepalive={'true' if keepalive else 'false'}", "-timeout", f"{timeout_s}s",
+           "-workers", str(workers), "-targets", str(d / "targets.txt"),
+           "-output", str(d / "results.bin")]
+    if max_workers:
+        cmd += ["-max-workers", str(max_workers)]
+    cpu_set = set(cpus) if cpus else None
+    subprocess.run(cmd, check=True, timeout=seconds + timeout_s + 60, stdout=subprocess.DEVNULL,
+                   preexec_fn=(lambda: os.sched_setaffinity(0, cpu_set)) if cpu_set else None)
+    enc = subprocess.run([str(vegeta.binary()), "encode", "-to", "json", str(d / "results.bin")],
+                         capture_output=True, text=True, check=True, timeout=300)
+    rows = []
+    for line in enc.stdout.splitlines():
+        r = json.loads(line)
+        rows.append({"ts": r["timestamp"], "ms": r["latency"] / 1e6, "code": r["code"],
+                     "bytes": r["bytes_in"], "error": r.get("error", "")})
+    rows.sort(key=lambda r: r["ts"])
+    if rows:
+        t0 = _rfc3339_s(rows[0]["ts"])
+        for r in rows:
+            r["t"] = _rfc3339_s(r.pop("ts")) - t0
+    for f in d.iterdir():
+        f.unlink()
+    d.rmdir()
+    return rows
+
+
+def _rfc3339_s(ts: str) -> float:
+    # vegeta writes nanosecond RFC 3339 stamps; Python parses microseconds
+    head, _, frac = ts.partition(".")
+    tz = ""
+    for sep in ("Z", "+", "-"):
+        if sep in frac:
+            i = frac.index(sep)
+            frac, tz = frac[:i], frac[i:]
+            break
+    base = datetime.datetime.fromisoformat(head + (tz.replace("Z", "+00:00") or "+00:00"))
+    return base.timestamp() + (float("0." + frac) if frac else 0.0)
+
+
+def per_second(rows: Sequence[dict], ok: Callable[[dict], bool] = lambda r: r["code"] == 200
+               ) -> List[dict]:
+    """Buckets vegeta rows by second: {t, n, errors, p50_ms, p99_ms}."""
+    by: Dict[int, List[dict]] = {}
+    for r in rows:
+        by.setdefault(int(r["t"]), []).append(r)
+    out = []
+    for sec in sorted(by):
+        rs = by[sec]
+        lat = [r["ms"] for r in rs]
+        out.append({"t": sec, "n": len(rs), "errors": sum(1 for r in rs if not ok(r)),
+                    "p50_ms": percentile(lat, 50), "p99_ms": percentile(lat, 99)})
+    return out
+
+
+def summary(rows: Sequence[dict], ok: Callable[[dict], bool] = lambda r: r["code"] == 200
+            ) -> dict:
+    lat = [r["ms"] for r in rows]
+    span = (rows[-1]["t"] - rows[0]["t"]) if len(rows) > 1 else 0.0
+    return {"requests": len(rows), "errors": sum(1 for r in rows if not ok(r)),
+            "rate": (len(rows) - 1) / span if span else None,
+            "p50_ms": percentile(lat, 50), "p90_ms": percentile(lat, 90),
+            "p99_ms": percentile(lat, 99), "max_ms": max(lat) if lat else None,
+            "codes": {str(c): sum(1 for r in rows if r["code"] == c)
+                      for c in sorted({r["code"] for r in rows})}}
+
+
+# --------------------------------------------------------------------------------------------
+# the machine
+
+
+def machine() -> dict:
+    cpu = ""
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    mem = 0
+    try:
+        for line in Path("/proc/meminfo").read_text().splitlines():
+            if line.startswith("MemTotal"):
+                mem = int(line.split()[1]) * 1024
+    except OSError:
+        pass
+    try:
+        rev = subprocess.run(["git", "-C", str(REPO), "rev-parse", "--short", "HEAD"],
+                             capture_output=True, text=True, timeout=10).stdout.strip()
+    except (OSError, subprocess.SubprocessError):
+        rev = ""
+    try:
+        load = os.getloadavg()
+    except OSError:
+        load = (0.0, 0.0, 0.0)
+    return {"cpu": cpu, "cpus": os.cpu_count(), "mem_bytes": mem, "kernel": platform.release(),
+            "os": _os_release(), "git": rev, "loadavg_at_start": [round(x, 2) for x in load],
+            "date_utc": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds")}
+
+
+def _os_release() -> str:
+    try:
+        for line in Path("/etc/os-release").read_text().splitlines():
+            if line.startswith("PRETTY_NAME="):
+                return line.split("=", 1)[1].strip('"')
+    except OSError:
+        pass
+    return platform.platform()
+
+
+# --------------------------------------------------------------------------------------------
+# the campaign
+
+
+class Proxy:
+    """A started yatagarasu: its port, process, config path and log."""
+
+    def __init__(self, name: str, port: int, proc: subprocess.Popen, config: Path, log: Path):
+        self.name, self.port, self.proc, self.config, self.log = name, port, proc, config, log
+
+    @property
+    def pid(self) -> int:
+        return self.proc.pid
+
+    def url(self, path: str = "") -> str:
+        return f"http://127.0.0.1:{self.port}{path}"
+
+    def metrics(self) -> Samples:
+        return scrape(self.port)
+
+
+class Campaign:
+    """One load campaign: argument parsing, a temp dir, the process set, checks and results."""
+
+    def __init__(self, name: str, doc: str, argv=None,
+                 add_args: Optional[Callable[[argparse.ArgumentParser], None]] = None):
+        ap = argparse.ArgumentParser(description=doc,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+        ap.add_argument("--quick", action="store_true",
+                        help="the short CI mode: small sizes, short windows, checks enforced")
+        ap.add_argument("--binary", type=Path, default=Path(os.environ.get(
+            "YG_BINARY", REPO / "build" / "yatagarasu")))
+        ap.add_argument("--out-dir", type=Path, default=REPO / "load" / "results")
+        ap.add_argument("--no-checks", action="store_true",
+                        help="report failed checks but exit 0 (exploratory full runs)")
+        if add_args:
+            add_args(ap)
+        self.args = ap.parse_args(argv)
+        self.name = name
+        self.mode = "quick" if self.args.quick else "full"
+        self.run = Run()
+        self.tmp = Path(tempfile.mkdtemp(prefix=f"yg-{name}-"))
+        self.tmp.chmod(0o755)  # nginx workers drop root and must read what is in here
+        self.checks: List[dict] = []
+        self.result: dict = {}
+        self.table = ""
+        self.plots: List[Path] = []
+        self.stamp = datetime.datetime.now().strftime("%Y%m%d-%H%M%S")
+        self.machine = machine()
+        self.started = time.monotonic()
+
+    # -- lifecycle
+    def __enter__(self) -> "Campaign":
+        raise_on_sigterm()
+        print(f"{self.name} ({self.mode}); temp dir {self.tmp}", flush=True)
+        return self
+
+    def __exit__(self, exc_type, exc, tb):
+        self.run.stop_all()
+        if exc_type is not None:
+            print(f"{self.name}: aborted by {exc_type.__name__}: {exc}", file=sys.stderr)
+            return False
+        self._write()
+        return False
+
+    # -- processes
+    def start_proxy(self, name: str, yaml_fn: Callable[[int], str], cpus=None,
+                    check_config: bool = True, env: Optional[dict] = None) -> Proxy:
+        """Writes yaml_fn(port) to the temp dir, checks it with --test, starts the proxy and
+        waits for /health."""
+        port = yg_procs.free_port()
+        cfg = self.tmp / f"{name}.yaml"
+        cfg.write_text(yaml_fn(port))
+        if check_config:
+            out = subprocess.run([str(self.args.binary), "--config", str(cfg), "--test"],
+                                 capture_output=True, text=True, timeout=60)
+            if out.returncode != 0:
+                raise RuntimeError(f"{name}: config refused:\n{out.stderr}")
+        log = self.tmp / f"{name}.log"
+        cmd = [str(self.args.binary), "--config", str(cfg)]
+        if env:
+            old = dict(os.environ)
+            os.environ.update(env)
+        try:
+            p = self.run.start(name, cmd, log, cpus=cpus)
+        finally:
+            if env:
+                os.environ.clear()
+                os.environ.update(old)
+        yg_procs.wait_http_ok(f"http://127.0.0.1:{port}/health", proc=p, what=name, log=log)
+        return Proxy(name, port, p, cfg, log)
+
+    # -- checks
+    def check(self, what: str, ok: bool, detail: str = "") -> bool:
+        """A number that must hold on any machine (zero errors, RSS bound, hit rate, a
+        generous ratio). Failed checks fail the run (exit 1) unless --no-checks."""
+        self.checks.append({"check": what, "ok": bool(ok), "detail": detail})
+        print(f"  [{'ok' if ok else 'FAILED'}] {what}" + (f": {detail}" if detail else ""),
+              flush=True)
+        return bool(ok)
+
+    def verify_config(self, what: str, ok: bool, detail: str = "") -> bool:
+        """A check that the setup does what the figure claims (from metrics scraped during
+        the run): always enforced, a figure from a misconfigured run is worse than none."""
+        return self.check(f"config verified: {what}", ok, detail)
+
+    def failed(self) -> List[dict]:
+        return [c for c in self.checks if not c["ok"]]
+
+    # -- plots
+    def plot(self, what: str, panels: List[dict], title: str = "") -> Path:
+        """A PNG with one subplot per panel: {"title", "ylabel", "xlabel", "series":
+        {label: (xs, ys)}, optional "kind": "line"|"bar", "logy": bool, "hline": (y, label)}."""
+        import matplotlib
+
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+
+        n = len(panels)
+        fig, axes = plt.subplots(n, 1, figsize=(9, 3.2 * n), squeeze=False)
+        for ax, p in zip(axes[:, 0], panels):
+            kind = p.get("kind", "line")
+            series = p["series"]
+            if kind == "bar":
+                labels = list(series.keys())
+                vals = [series[k] for k in labels]
+                ax.bar(labels, vals, color=["#3b6ea5" if "ours" in k or "yatagarasu" in k
+                                            else "#999999" for k in labels])
+                for i, v in enumerate(vals):
+                    ax.annotate(f"{v:,.3g}", (i, v), ha="center", va="bottom", fontsize=8)
+                ax.tick_params(axis="x", labelrotation=15, labelsize=8)
+            else:
+                for label, (xs, ys) in series.items():
+                    ax.plot(xs, ys, label=label, marker="." if len(xs) < 40 else None)
+                if len(series) > 1 or p.get("legend"):
+                    ax.legend(fontsize=8)
+            if "hline" in p:
+                y, lab = p["hline"]
+                ax.axhline(y, color="red", linestyle="--", linewidth=1, label=lab)
+                ax.legend(fontsize=8)
+            if p.get("logy"):
+                ax.set_yscale("log")
+            ax.set_title(p.get("title", ""), fontsize=10)
+            ax.set_ylabel(p.get("ylabel", ""))
+            ax.set_xlabel(p.get("xlabel", ""))
+            ax.grid(True, alpha=0.3)
+        fig.suptitle(title or f"{self.name} ({self.mode}, {self.machine['cpus']} CPUs, "
+                     f"{self.machine['date_utc'][:10]}, {self.machine['git']})", fontsize=10)
+        fig.tight_layout()
+        self.args.out_dir.mkdir(parents=True, exist_ok=True)
+        path = self.args.out_dir / f"{self.name}_{self.stamp}_{what}.png"
+        fig.savefig(path, dpi=90)
+        plt.close(fig)
+        self.plots.append(path)
+        return path
+
+    # -- results
+    def _write(self) -> None:
+        out = self.args.out_dir
+        out.mkdir(parents=True, exist_ok=True)
+        args = {k: (str(v) if isinstance(v, Path) else v) for k, v in vars(self.args).items()}
+        doc = {"campaign": self.name, "mode": self.mode, "machine": self.machine, "args": args,
+               "seconds": round(time.monotonic() - self.started, 1), "checks": self.checks,
+               "plots": [p.name for p in self.plots], "result": self.result}
+        (out / f"{self.name}_{self.stamp}.json").write_text(json.dumps(doc, indent=2) + "\n")
+        m = self.machine
+        head = (f"# {self.name} ({self.mode})\n\n{m['date_utc']} · git {m['git']} · "
+                f"{m['cpus']} x {m['cpu']} · {m['mem_bytes'] >> 30} GiB · {m['os']} "
+                f"{m['kernel']} · load at start {m['loadavg_at_start']}\n\n")
+        checks = "\n".join(f"- [{'x' if c['ok'] else ' '}] {c['check']}"
+                           + (f" — {c['detail']}" if c["detail"] else "") for c in self.checks)
+        plots = "\n".join(f"![{p.stem}]({p.name})" for p in self.plots)
+        md = out / f"{self.name}_{self.stamp}.md"
+        md.write_text(head + self.table.rstrip() + "\n\n## Checks\n\n" + (checks or "(none)")
+                      + "\n" + (f"\n## Plots\n\n{plots}\n" if plots else ""))
+        print(self.table)
+        print(f"wrote {md}, .json" + (f" and {len(self.plots)} plot(s)" if self.plots else ""))
+
+    def exit_code(self) -> int:
+        bad = self.failed()
+        if bad:
+            print(f"{self.name}: {len(bad)} check(s) failed: "
+                  + "; ".join(c["check"] for c in bad), file=sys.stderr)
+            return 0 if self.args.no_checks else 1
+        return 0
+
+
+def fmt_table(headers: Sequence[str], rows: Iterable[Sequence]) -> str:
+    """A Markdown table; floats printed with 3 significant digits (thousands separated)."""
+
+    def cell(v) -> str:
+        if v is None:
+            return "–"
+        if isinstance(v, float):
+            if abs(v) >= 1000:
+                return f"{v:,.0f}"
+            return f"{v:.3g}"
+        return str(v)
+
+    lines = ["| " + " | ".join(headers) + " |", "|" + "---|" * len(headers)]
+    for r in rows:
+        lines.append("| " + " | ".join(cell(v) for v in r) + " |")
+    return "\n".join(lines)
