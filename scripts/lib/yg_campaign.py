@@ -355,6 +355,7 @@ class Campaign:
         self.result: dict = {}
         self.table = ""
         self.plots: List[Path] = []
+        self.configs: Dict[str, str] = {}  # proxy name -> the config it ran (in the .json)
         self.stamp = datetime.datetime.now().strftime("%Y%m%d-%H%M%S")
         self.machine = machine()
         self.started = time.monotonic()
@@ -380,7 +381,9 @@ class Campaign:
         waits for /health."""
         port = yg_procs.free_port()
         cfg = self.tmp / f"{name}.yaml"
-        cfg.write_text(yaml_fn(port))
+        text = yaml_fn(port)
+        cfg.write_text(text)
+        self.configs[name] = text
         if check_config:
             out = subprocess.run([str(self.args.binary), "--config", str(cfg), "--test"],
                                  capture_output=True, text=True, timeout=60)
@@ -471,7 +474,8 @@ class Campaign:
         args = {k: (str(v) if isinstance(v, Path) else v) for k, v in vars(self.args).items()}
         doc = {"campaign": self.name, "mode": self.mode, "machine": self.machine, "args": args,
                "seconds": round(time.monotonic() - self.started, 1), "checks": self.checks,
-               "plots": [p.name for p in self.plots], "result": self.result}
+               "plots": [p.name for p in self.plots], "configs": self.configs,
+               "result": self.result}
         (out / f"{self.name}_{self.stamp}.json").write_text(json.dumps(doc, indent=2) + "\n")
         m = self.machine
         head = (f"# {self.name} ({self.mode})\n\n{m['date_utc']} · git {m['git']} · "
