@@ -2,6 +2,7 @@
 // the workers, handle signals, drain, exit.
 
 #include <fcntl.h>
+#include <sys/resource.h>
 #include <unistd.h>
 
 #include <boost/asio/io_context.hpp>
@@ -19,6 +20,7 @@
 #include <optional>
 #include <string>
 #include <thread>
+#include <utility>
 
 #include "app/daemon.h"
 #include "app/pid_file.h"
@@ -147,6 +149,24 @@ std::string absolute(const std::string& p) {
   return ec ? p : a.string();
 }
 
+// Raises the open-files soft limit to the hard limit (as nginx's worker_rlimit_nofile and Go's
+// runtime do): every client connection, pooled upstream connection and disk-cache file is a
+// descriptor, and distributions start processes at a soft limit of 1024. Returns {old, new}.
+std::pair<rlim_t, rlim_t> raise_nofile_limit() {
+  rlimit rl{};
+  if (::getrlimit(RLIMIT_NOFILE, &rl) != 0) {
+    return {0, 0};
+  }
+  const rlim_t old = rl.rlim_cur;
+  if (rl.rlim_cur < rl.rlim_max) {
+    rl.rlim_cur = rl.rlim_max;
+    if (::setrlimit(RLIMIT_NOFILE, &rl) != 0) {
+      return {old, old};
+    }
+  }
+  return {old, rl.rlim_cur};
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -202,6 +222,9 @@ int main(int argc, char** argv) {
                 cfg->logging.format == "json" ? yg::log::Format::Json : yg::log::Format::Text,
                 /*async=*/true);
   auto lg = yg::log::get("main");
+  if (const auto [before, after] = raise_nofile_limit(); after != before) {
+    lg->info("open files limit raised from {} to {}", before, after);
+  }
   auto shutdown_timeout = std::chrono::seconds(cfg->shutdown_timeout_secs);
   std::unique_ptr<yg::obs::AuditLog> audit;
   int rc = 0;
