@@ -16,7 +16,8 @@ export CCACHE_BASEDIR := $(CURDIR)
 export CCACHE_NOHASHDIR := true
 
 .PHONY: all deps build build-asan run test unit unit-asan tsan integration integration-asan fuzz \
-        fuzz-build fuzz-ci bench load format format-check clean
+        fuzz-build fuzz-ci bench bench-smoke load load-quick deploy-check config-reference-check \
+        format format-check clean
 
 all: build
 
@@ -94,6 +95,12 @@ load: build
 	$(VENV)/bin/python load/authz_overhead.py --binary $(BUILD)/yatagarasu
 	$(VENV)/bin/python load/cache_compare.py --binary $(BUILD)/yatagarasu
 
+# Every load campaign's --quick mode (issue #9): machine-independent checks only. Results go to
+# $(LOAD_QUICK_OUT), not to load/results/ (which holds the committed full runs).
+LOAD_QUICK_OUT ?= $(BUILD)/load-quick
+load-quick: build
+	@bash scripts/run-load-quick.sh $(CURDIR)/$(BUILD)/yatagarasu $(CURDIR)/$(LOAD_QUICK_OUT)
+
 test: build build-asan
 	$(MAKE) unit
 	$(MAKE) integration
@@ -101,6 +108,10 @@ test: build build-asan
 	$(MAKE) integration-asan
 	$(MAKE) fuzz-ci
 	$(MAKE) tsan
+	$(MAKE) bench-smoke
+	$(MAKE) config-reference-check
+	$(MAKE) deploy-check
+	$(MAKE) load-quick
 	$(MAKE) format-check
 
 format:

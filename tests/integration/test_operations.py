@@ -703,3 +703,45 @@ def test_systemd_unit_file(yg_binary):
     for word in ("--daemon", "--pid-file", "--log-file", "SIGHUP", "SIGTERM", "POST /admin/reload",
                  "NOTIFY_SOCKET"):
         assert word in help_text, word
+
+
+def test_open_files_soft_limit_raised_to_the_hard_limit(yg_binary, moto_auth, tmp_path):
+    """Started with a soft RLIMIT_NOFILE of 256 (hard limit untouched), the proxy raises its
+    soft limit to the hard one, logs it, and holds more client connections than 256."""
+    import resource
+
+    hard = resource.getrlimit(resource.RLIMIT_NOFILE)[1]
+    if hard != resource.RLIM_INFINITY and hard < 1024:
+        pytest.fail(f"the test needs a hard open-files limit of at least 1024, not {hard}")
+    port = yg_procs.free_port()
+    cfg = tmp_path / "nofile.yaml"
+    cfg.write_text(yaml.safe_dump(config_doc(port, [moto_bucket(
+        moto_auth, "public", "/public", catalog.BUCKET_PUBLIC)], server={"threads": 1})))
+    log = tmp_path / "nofile.log"
+
+    def low_soft_limit():
+        resource.setrlimit(resource.RLIMIT_NOFILE, (256, hard))
+
+    with open(log, "wb") as out:
+        p = subprocess.Popen([str(yg_binary), "--config", str(cfg)], stdout=out,
+                             stderr=subprocess.STDOUT, preexec_fn=low_soft_limit)
+    socks = []
+    try:
+        yg_procs.wait_http_ok(f"http://127.0.0.1:{port}/health", proc=p, log=log)
+        limits = Path(f"/proc/{p.pid}/limits").read_text()
+        row = next(l for l in limits.splitlines() if l.startswith("Max open files")).split()
+        want = "unlimited" if hard == resource.RLIM_INFINITY else str(hard)
+        assert row[3] == want and row[4] == want, row
+        assert "open files limit raised from 256 to" in log.read_text()
+        for _ in range(400):
+            socks.append(socket.create_connection(("127.0.0.1", port), timeout=5))
+        # The last connection is served: the proxy holds 400 clients past its old limit.
+        last = socks[-1]
+        last.sendall(b"GET /public/hello.txt HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+        data = recv_until_closed(last)
+        assert data.startswith(b"HTTP/1.1 200") and data.endswith(catalog.HELLO.body), data[:200]
+        assert len(os.listdir(f"/proc/{p.pid}/fd")) > 400
+    finally:
+        for s in socks:
+            s.close()
+        yg_procs.stop_pid(p)
