@@ -14,6 +14,10 @@ set -euo pipefail
 
 HELM_VERSION=v3.22.0
 HELM_PKG=helm.sh/helm/v3/cmd/helm
+# The Kubernetes minor that helm's go.mod builds against (k8s.io/client-go v0.37.0): helm's own
+# Makefile stamps it, and without it `helm template` assumes Kubernetes v1.20.0.
+K8S_MAJOR=1
+K8S_MINOR=37
 
 tools="${YG_TOOLS_DIR:-$HOME/.cache/yatagarasu-tools}"
 
@@ -29,11 +33,14 @@ if [ -z "${YG_HELM:-}" ] && [ ! -x "$helm_bin" ]; then
   fi
   mkdir -p "$helm_dir"
   log "building $HELM_PKG@$HELM_VERSION into $helm_dir (a few minutes the first time)"
-  # -X sets the version `helm version` prints (a plain `go install` leaves it empty).
+  # The -X flags are those of helm's Makefile: the version `helm version` prints and the
+  # Kubernetes version helm assumes offline (a plain `go install` leaves 1.20).
+  ldflags="-s -w -X helm.sh/helm/v3/internal/version.version=$HELM_VERSION"
+  for pkg in helm.sh/helm/v3/pkg/lint/rules helm.sh/helm/v3/pkg/chartutil; do
+    ldflags+=" -X $pkg.k8sVersionMajor=$K8S_MAJOR -X $pkg.k8sVersionMinor=$K8S_MINOR"
+  done
   if ! GOBIN="$helm_dir" GOMODCACHE="$tools/go/mod" GOCACHE="$tools/go/cache" CGO_ENABLED=0 \
-      go install -trimpath -modcacherw \
-        -ldflags "-s -w -X helm.sh/helm/v3/internal/version.version=$HELM_VERSION" \
-        "$HELM_PKG@$HELM_VERSION"; then
+      go install -trimpath -modcacherw -ldflags "$ldflags" "$HELM_PKG@$HELM_VERSION"; then
     log "error: go install failed; see the messages above"
     exit 1
   fi
