@@ -16,7 +16,7 @@ export CCACHE_BASEDIR := $(CURDIR)
 export CCACHE_NOHASHDIR := true
 
 .PHONY: all deps build build-asan run test unit unit-asan tsan integration integration-asan fuzz \
-        fuzz-build fuzz-ci bench load format format-check clean
+        fuzz-build fuzz-ci bench load format format-check clean deploy-check
 
 all: build
 
@@ -93,6 +93,14 @@ load: build
 	$(VENV)/bin/python load/auth_overhead.py --binary $(BUILD)/yatagarasu
 	$(VENV)/bin/python load/authz_overhead.py --binary $(BUILD)/yatagarasu
 	$(VENV)/bin/python load/cache_compare.py --binary $(BUILD)/yatagarasu
+
+# The deployment files (Dockerfile, systemd unit, Helm chart, kustomize overlays) checked without
+# a Docker engine or a cluster: scripts/check-deploy.py, then its negative tests. helm is built
+# once into the tools dir (scripts/install-helm.sh). Not part of `make test` (yet).
+deploy-check: build
+	@bash scripts/install-helm.sh >/dev/null
+	$(VENV)/bin/python scripts/check-deploy.py --binary $(BUILD)/yatagarasu
+	YG_BINARY=$(abspath $(BUILD))/yatagarasu $(PYTEST) tests/deploy -q -p no:cacheprovider
 
 test: build build-asan
 	$(MAKE) unit
