@@ -221,6 +221,62 @@ def exposed_ports(text: str) -> set[int]:
     return ports
 
 
+def _ignore_regex(pattern: str) -> re.Pattern:
+    """One .dockerignore pattern as a regex (Go filepath.Match plus `**`, as moby's
+    patternmatcher): `*` and `?` stay inside one path segment."""
+    out, i = "", 0
+    while i < len(pattern):
+        ch = pattern[i]
+        if pattern.startswith("**", i):
+            out += ".*"
+            i += 2
+            if pattern.startswith("/", i):
+                out += "/?"
+                i += 1
+            continue
+        out += {"*": "[^/]*", "?": "[^/]"}.get(ch, re.escape(ch))
+        i += 1
+    return re.compile(out + r"\Z")
+
+
+def dockerignore_excludes(ignore_text: str, path: str) -> bool:
+    """Whether the build context leaves `path` out: the last pattern matching the path or one
+    of its parents decides (`!` re-includes), as Docker's .dockerignore does."""
+    rules = []
+    for line in ignore_text.splitlines():
+        line = line.strip()
+        if not line or line.startswith("#"):
+            continue
+        neg = line.startswith("!")
+        pat = os.path.normpath(line.lstrip("!").strip()).lstrip("/")
+        rules.append((neg, _ignore_regex(pat)))
+    parts = os.path.normpath(path).split("/")
+    candidates = ["/".join(parts[: n + 1]) for n in range(len(parts))]
+    excluded = False
+    for neg, rx in rules:
+        if any(rx.match(c) for c in candidates):
+            excluded = not neg
+    return excluded
+
+
+def check_copy_sources(dockerfile: str, ignore_text: str) -> list[str]:
+    """Every COPY/ADD source taken from the build context exists and is not excluded by
+    .dockerignore (the build would fail with "not found")."""
+    errors = []
+    for stage in parse_dockerfile(dockerfile):
+        for ins in stage.all("COPY") + stage.all("ADD"):
+            words = [w for w in shlex.split(ins.args) if not w.startswith("--")]
+            if re.search(r"--from=", ins.args) or len(words) < 2:
+                continue
+            for src in words[:-1]:
+                rel = src.rstrip("/") or "."
+                if not (REPO / rel).exists():
+                    errors.append(f"line {ins.line}: COPY source {src} does not exist")
+                elif dockerignore_excludes(ignore_text, rel):
+                    errors.append(f"line {ins.line}: COPY source {src} is excluded by .dockerignore")
+    return errors
+
+
 def read_package_list(path: Path) -> list[str]:
     """One package a line, `#` comments (scripts/build-packages.txt)."""
     out = []
@@ -788,6 +844,9 @@ def main(argv=None) -> int:
         "Dockerfile build stage installs scripts/build-packages.txt",
         check_build_packages(dockerfile, read_package_list(REPO / "scripts/build-packages.txt")),
     )
+    ignore = REPO / ".dockerignore"
+    rep.result("Dockerfile COPY sources exist and .dockerignore keeps them",
+               check_copy_sources(dockerfile, ignore.read_text() if ignore.exists() else ""))
     libs, not_found = ldd_libraries(binary)
     lib_pkgs = {lib: dpkg_owner(lib) for lib in libs}
     runtime_pkgs = runtime_stage_packages(dockerfile)

@@ -359,3 +359,31 @@ def test_helm_values_moving_the_port_keep_probes_and_ports_consistent(tmp_path):
     assert [p["containerPort"] for p in c["ports"]] == [9000]
     assert c["readinessProbe"]["httpGet"]["port"] == "http"
     assert cd.check_rendered(docs, None, "helm") == []
+
+
+# ----------------------------------------------------------------------------- .dockerignore
+
+# What moby/patternmatcher v0.6.0 (Docker's matcher) answers for the repository's .dockerignore,
+# recorded with a small Go program (MatchesOrParentMatches).
+MOBY_ANSWERS = {
+    "CMakeLists.txt": False, "cmake/deps.cmake": False, "src/app/main.cc": False,
+    "deploy/docker/config.yaml": False, "deploy/docker/healthcheck.sh": False,
+    "deploy/yatagarasu.service": True, "build/yatagarasu": True, "tests/unit/x.cc": True,
+    "Dockerfile": True, ".git/config": True, "docs/x.md": True,
+}
+
+
+def test_dockerignore_matches_docker():
+    text = (REPO / ".dockerignore").read_text()
+    assert {p: cd.dockerignore_excludes(text, p) for p in MOBY_ANSWERS} == MOBY_ANSWERS
+
+
+def test_copy_of_an_ignored_or_missing_path_fails():
+    ignore = (REPO / ".dockerignore").read_text()
+    assert cd.check_copy_sources(DOCKERFILE, ignore) == []
+    errors = joined(cd.check_copy_sources(DOCKERFILE, ignore.replace("!deploy/docker/\n", "")))
+    assert "deploy/docker/config.yaml is excluded by .dockerignore" in errors
+    broken = DOCKERFILE.replace("COPY src/ src/", "COPY source/ src/")
+    assert "COPY source source/ does not exist" in joined(cd.check_copy_sources(broken, ignore))
+    assert cd.dockerignore_excludes("**/*.o\n", "src/a/b.o")
+    assert not cd.dockerignore_excludes("*.o\n", "src/b.o")
