@@ -31,7 +31,6 @@ tests/deploy/test_check_deploy.py, which feeds them broken inputs.
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import re
 import shlex
@@ -880,7 +879,7 @@ def main(argv=None) -> int:
     helm = find_helm(args.helm)
     chart = REPO / "deploy/helm/yatagarasu"
     if helm is None:
-        rep.result("helm", [f"helm not found: run scripts/install-helm.sh (or set YG_HELM)"])
+        rep.result("helm", ["helm not found: run scripts/install-helm.sh (or set YG_HELM)"])
     else:
         value_files: list[Path | None] = [None] + sorted((chart / "ci").glob("*.yaml"))
         for vf in value_files:

@@ -19,6 +19,10 @@ source "$here/lib/venv.sh"
 # build stage installs the same; scripts/check-deploy.py compares them). Here: that list plus
 # what the tests, sanitizers, fuzzers, benchmarks and load scripts need.
 mapfile -t apt_packages < <(sed -e 's/#.*//' -e 's/[[:space:]]//g' -e '/^$/d' "$here/build-packages.txt")
+if [ ${#apt_packages[@]} -eq 0 ]; then
+  printf '[install-deps] error: %s lists no package\n' "$here/build-packages.txt" >&2
+  exit 1
+fi
 apt_packages+=(
   ccache clang clang-format libclang-rt-14-dev
   libgtest-dev libgmock-dev libbenchmark-dev
