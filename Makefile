@@ -95,6 +95,14 @@ load: build
 	$(VENV)/bin/python load/authz_overhead.py --binary $(BUILD)/yatagarasu
 	$(VENV)/bin/python load/cache_compare.py --binary $(BUILD)/yatagarasu
 
+# The deployment files (Dockerfile, systemd unit, Helm chart, kustomize overlays) checked without
+# a Docker engine or a cluster: scripts/check-deploy.py, then its negative tests. helm is built
+# once into the tools dir (scripts/install-helm.sh). Part of `make test`.
+deploy-check: build
+	@bash scripts/install-helm.sh >/dev/null
+	$(VENV)/bin/python scripts/check-deploy.py --binary $(BUILD)/yatagarasu
+	YG_BINARY=$(abspath $(BUILD))/yatagarasu $(PYTEST) tests/deploy -q -p no:cacheprovider
+
 # Every load campaign's --quick mode (issue #9): machine-independent checks only. Results go to
 # $(LOAD_QUICK_OUT), not to load/results/ (which holds the committed full runs).
 LOAD_QUICK_OUT ?= $(BUILD)/load-quick

@@ -15,10 +15,16 @@ here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 # shellcheck source=lib/venv.sh
 source "$here/lib/venv.sh"
 
-apt_packages=(
-  build-essential cmake ninja-build ccache clang clang-format libclang-rt-14-dev
-  libboost1.81-dev libboost-json1.81-dev libboost-url1.81-dev libyaml-cpp-dev
-  libspdlog-dev libfmt-dev libhiredis-dev liburing-dev libssl-dev
+# What building the binary needs is listed once, in scripts/build-packages.txt (the Dockerfile's
+# build stage installs the same; scripts/check-deploy.py compares them). Here: that list plus
+# what the tests, sanitizers, fuzzers, benchmarks and load scripts need.
+mapfile -t apt_packages < <(sed -e 's/#.*//' -e 's/[[:space:]]//g' -e '/^$/d' "$here/build-packages.txt")
+if [ ${#apt_packages[@]} -eq 0 ]; then
+  printf '[install-deps] error: %s lists no package\n' "$here/build-packages.txt" >&2
+  exit 1
+fi
+apt_packages+=(
+  ccache clang clang-format libclang-rt-14-dev
   libgtest-dev libgmock-dev libbenchmark-dev
   wrk nginx-light redis-server curl python3-venv
   chromium
