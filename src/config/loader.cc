@@ -360,6 +360,7 @@ bool parse_root(ParseContext& ctx, const YAML::Node& root, Config& c) {
   });
   with_section(m, "metrics", [&](MapReader& s) {
     s.get_bool("enabled", c.metrics_enabled);
+    s.describe("port", "uint", "null");  // 0 in Config: no separate metrics listener
     s.get_uint("port", c.metrics_port, 1, 65535);
   });
   with_section(m, "shutdown", [&](MapReader& s) {
