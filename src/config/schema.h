@@ -8,6 +8,8 @@
 // Absent sections and lists are walked as if present (one empty item per list); a few small
 // built-in documents switch on the branches that depend on which keys are present (legacy s3
 // keys vs replicas, auth.opa, claims_verification, token_sources, ...).
+// Values are never read, so a getter reached only when another key has a particular value
+// would be missed: the walk asks for every key unconditionally and checks combinations after.
 
 #include <cstdint>
 #include <optional>
