@@ -26,6 +26,7 @@
 #include "app/pid_file.h"
 #include "app/sd_notify.h"
 #include "config/loader.h"
+#include "config/schema.h"
 #include "core/log.h"
 #include "net/server/tls_context.h"
 #include "obs/audit.h"
@@ -40,6 +41,7 @@ namespace {
 constexpr const char* kUsage =
     R"(Usage: yatagarasu --config FILE [-d] [--pid-file FILE] [--log-file FILE]
        yatagarasu --config FILE --test
+       yatagarasu --config-schema
        yatagarasu --version | --help
 
 A read-only S3 proxy: GET/HEAD /<prefix>/<key> is routed to the bucket whose path_prefix
@@ -51,6 +53,10 @@ Options:
   -t, --test          check the configuration (and server.tls's certificate and key files)
                       and exit: 0 if valid, 1 with every error as "file:line: key.path: what"
                       on stderr
+      --config-schema print every configuration key the schema knows, one JSON object a
+                      line: path (list items as "[]"), type, required, default, and min/max,
+                      values (enums) or reason (refused keys) when they apply; exit 1 if the
+                      list has holes (docs/configuration.md is checked against it)
   -d, --daemon        run in the background: fork, setsid, chdir /, stdin/stdout/stderr to
                       /dev/null (or --log-file). The command exits 0 once the listeners are
                       bound, or 1 with the start-up error on stderr. Relative paths inside
@@ -82,6 +88,7 @@ struct Args {
   std::string log_file;
   bool test = false;
   bool daemon = false;
+  bool schema = false;
 };
 
 // Returns false after printing to stderr for a bad command line.
@@ -98,7 +105,9 @@ bool parse_args(int argc, char** argv, Args& a, int& exit_code) {
       exit_code = 0;
       return false;
     }
-    if (s == "-t" || s == "--test") {
+    if (s == "--config-schema") {
+      a.schema = true;
+    } else if (s == "-t" || s == "--test") {
       a.test = true;
     } else if (s == "-d" || s == "--daemon") {
       a.daemon = true;
@@ -120,7 +129,7 @@ bool parse_args(int argc, char** argv, Args& a, int& exit_code) {
       return false;
     }
   }
-  if (a.config.empty()) {
+  if (a.config.empty() && !a.schema) {
     std::fprintf(stderr, "yatagarasu: --config FILE is required\n%s", kUsage);
     exit_code = 2;
     return false;
@@ -174,6 +183,16 @@ int main(int argc, char** argv) {
   int exit_code = 0;
   if (!parse_args(argc, argv, args, exit_code)) {
     return exit_code;
+  }
+  if (args.schema) {
+    const auto schema = yg::config::config_schema();
+    for (const auto& k : schema.keys) {
+      std::printf("%s\n", yg::config::to_json(k).c_str());
+    }
+    for (const auto& p : schema.problems) {
+      std::fprintf(stderr, "yatagarasu: --config-schema: %s\n", p.c_str());
+    }
+    return schema.problems.empty() ? 0 : 1;
   }
   auto cfg = load(args.config);
   if (!cfg) {

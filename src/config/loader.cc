@@ -38,7 +38,7 @@ namespace {
 
 void parse_server(MapReader& m, ServerConfig& s) {
   std::optional<uint16_t> port_in_address;
-  std::string address;
+  std::string address = s.address;
   if (m.get_string("address", address)) {
     std::string host;
     if (auto err = split_listen_address(address, host, port_in_address)) {
@@ -95,7 +95,7 @@ void parse_server(MapReader& m, ServerConfig& s) {
     if (t.get_string("key_path", tls.key_path) && tls.key_path.empty()) {
       t.error_at("key_path", "must not be empty");
     }
-    std::string version;
+    std::string version = tls.min_version == TlsVersion::V1_3 ? "1.3" : "1.2";
     if (t.get_string("min_version", version)) {
       if (auto v = parse_tls_version(version)) {
         tls.min_version = *v;
@@ -176,7 +176,7 @@ void parse_cache(MapReader& m, CacheConfig& c) {
     r.get_bool("purge_propagation", c.redis.purge_propagation);
     r.get_uint("fill_lock_ms", c.redis.fill_lock_ms, 0, 600000);
   });
-  std::vector<std::string> layers;
+  std::vector<std::string> layers = c.cache_layers;
   if (m.get_string_list("cache_layers", layers)) {
     bool ok = true;
     for (size_t i = 0; i < layers.size(); ++i) {
@@ -289,6 +289,13 @@ void parse_observability(MapReader& m, ObservabilityConfig& o) {
     r.get_bool("log_responses", rc.log_responses);
     r.get_string_list("include_paths", rc.include_paths);
     r.get_string_list("exclude_paths", rc.exclude_paths);
+    {
+      std::vector<std::string> codes;
+      for (const uint16_t code : rc.status_codes) {
+        codes.push_back(std::to_string(code));
+      }
+      r.describe("status_codes", "list", json_value(codes));
+    }
     if (auto n = r.get("status_codes")) {
       const std::string p = r.child_path("status_codes");
       if (!n->IsSequence()) {
@@ -353,6 +360,7 @@ bool parse_root(ParseContext& ctx, const YAML::Node& root, Config& c) {
   });
   with_section(m, "metrics", [&](MapReader& s) {
     s.get_bool("enabled", c.metrics_enabled);
+    s.describe("port", "uint", "null");  // 0 in Config: no separate metrics listener
     s.get_uint("port", c.metrics_port, 1, 65535);
   });
   with_section(m, "shutdown", [&](MapReader& s) {
@@ -426,6 +434,20 @@ void normalize(Config& c) {
 }  // namespace detail
 
 namespace detail {
+
+void record_schema(std::string_view yaml, SchemaRecorder& recorder,
+                   std::vector<ConfigError>& errors) {
+  const EnvLookup no_env = [](std::string_view) { return std::optional<std::string>(); };
+  ParseContext ctx("<schema>", no_env);
+  ctx.set_recorder(&recorder);
+  try {
+    Config c;
+    parse_root(ctx, YAML::Load(std::string(yaml)), c);
+  } catch (const std::exception& e) {
+    ctx.error({}, "", std::string("cannot walk the schema: ") + e.what());
+  }
+  errors = ctx.take_errors();
+}
 
 LoadResult load_string_with_gate(std::string_view yaml, std::string_view source_name,
                                  const EnvLookup& env, bool apply_gate) {

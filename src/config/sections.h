@@ -13,9 +13,10 @@
 namespace yg::config::detail {
 
 // Runs `fn(reader)` on the mapping under `key` when present, then reports its unknown keys.
+// (In recording mode also when absent: see yaml_reader.h.)
 template <class Fn>
 void with_section(MapReader& parent, std::string_view key, Fn&& fn) {
-  if (auto n = parent.get(key)) {
+  if (auto n = parent.get_section(key, false)) {
     MapReader m(parent.ctx(), *n, parent.child_path(key), parent.key_pos(key));
     if (m.ok()) {
       fn(m);
@@ -24,10 +25,11 @@ void with_section(MapReader& parent, std::string_view key, Fn&& fn) {
   }
 }
 
-// Calls `fn(reader, index)` for each mapping in the list under `key`.
+// Calls `fn(reader, index)` for each mapping in the list under `key`. (In recording mode an
+// absent list is walked as one empty item.)
 template <class Fn>
 void for_each_item(MapReader& parent, std::string_view key, Fn&& fn) {
-  auto n = parent.get(key);
+  auto n = parent.get_section(key, true);
   if (!n) {
     return;
   }
@@ -52,5 +54,10 @@ void for_each_item(MapReader& parent, std::string_view key, Fn&& fn) {
 void parse_buckets(MapReader& root, Config& c);
 void parse_jwt(MapReader& m, JwtConfig& jwt);
 void parse_rate_limit_rule(MapReader& m, RateLimitRule& r);
+
+// The recording walk (schema.cc): parse_root over `yaml` with `recorder` set; the walk's errors
+// (expected ones, like missing values) go to `errors`.
+void record_schema(std::string_view yaml, SchemaRecorder& recorder,
+                   std::vector<ConfigError>& errors);
 
 }  // namespace yg::config::detail

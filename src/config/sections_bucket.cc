@@ -57,6 +57,7 @@ void parse_backend_keys(MapReader& m, S3Replica& r) {
   m.require("access_key");
   get_nonempty(m, "access_key", r.access_key);
   m.require("secret_key");
+  m.describe("secret_key", "secret", "null");  // read as a string, to refuse an empty one
   std::string secret;
   if (get_nonempty(m, "secret_key", secret)) {
     r.secret_key = Secret(std::move(secret));
@@ -235,7 +236,7 @@ void parse_claim(MapReader& r, ClaimRule& rule) {
                                  {"regex", ClaimOperator::Regex},
                                  {"exists", ClaimOperator::Exists}});
   std::optional<ClaimValue> value;
-  if (auto n = r.get("value")) {
+  if (auto n = r.get("value", "value")) {
     value = read_claim_value(r.ctx(), *n, r.child_path("value"));
     if (value) {
       rule.value = *value;
@@ -654,6 +655,7 @@ void parse_bucket(MapReader& m, BucketConfig& b, size_t index) {
     authz_sources.push_back(a.path());
     authz_pos = a.pos();
     AuthorizationType t{};
+    a.describe("type", "enum", "null");  // inferred from the keys given
     if (a.get_enum("type", t,
                    {{"opa", AuthorizationType::Opa}, {"openfga", AuthorizationType::OpenFga}})) {
       draft.type = t;
@@ -725,6 +727,10 @@ void parse_bucket(MapReader& m, BucketConfig& b, size_t index) {
 
   with_section(m, "cache", [&](MapReader& c) {
     BucketCacheConfig bc;
+    // Unset: the global cache settings apply.
+    c.describe("enabled", "bool", "null");
+    c.describe("ttl_seconds", "uint", "null");
+    c.describe("max_item_size_mb", "uint", "null");
     bool enabled = false;
     if (c.get_bool("enabled", enabled)) {
       bc.enabled = enabled;

@@ -83,6 +83,65 @@ std::string_view kind_name(const YAML::Node& n) {
 }
 
 // ---------------------------------------------------------------------------------------------
+// Recording mode
+
+std::string json_string(std::string_view s) {
+  std::string out = "\"";
+  for (const char c : s) {
+    const auto u = static_cast<unsigned char>(c);
+    if (c == '"' || c == '\\') {
+      out += '\\';
+      out += c;
+    } else if (u < 0x20) {
+      static constexpr char kHex[] = "0123456789abcdef";
+      out += "\\u00";
+      out += kHex[u >> 4];
+      out += kHex[u & 0xf];
+    } else {
+      out += c;
+    }
+  }
+  return out + "\"";
+}
+
+std::string json_value(const std::vector<std::string>& list) {
+  std::string out = "[";
+  for (const auto& item : list) {
+    out += out.size() > 1 ? "," : "";
+    out += json_string(item);
+  }
+  return out + "]";
+}
+
+SchemaKey& SchemaRecorder::note(std::string_view path, std::string_view type,
+                                std::optional<std::string> default_json) {
+  // "a[3].b" -> "a[].b": every item of a list has the same keys.
+  std::string p;
+  p.reserve(path.size());
+  for (size_t i = 0; i < path.size(); ++i) {
+    p += path[i];
+    if (path[i] == '[') {
+      while (i + 1 < path.size() && path[i + 1] != ']') {
+        ++i;
+      }
+    }
+  }
+  auto it = index_.find(p);
+  if (it == index_.end()) {
+    it = index_.emplace(p, keys_.size()).first;
+    keys_.push_back(SchemaKey{p, std::string(type)});
+  }
+  SchemaKey& k = keys_[it->second];
+  if (k.type == "any" && type != "any") {
+    k.type = std::string(type);
+  }
+  if (default_json && defaulted_.insert(p).second) {
+    k.default_json = std::move(*default_json);
+  }
+  return k;
+}
+
+// ---------------------------------------------------------------------------------------------
 // ParseContext
 
 void ParseContext::error(Pos pos, std::string path, std::string what) {
@@ -263,8 +322,22 @@ const MapReader::Entry* MapReader::find(std::string_view key) const {
   return it == index_.end() ? nullptr : &entries_[it->second];
 }
 
-std::optional<YAML::Node> MapReader::get(std::string_view key) {
+SchemaKey& MapReader::note(std::string_view key, std::string_view type,
+                           std::optional<std::string> default_json) const {
+  return ctx_.recorder()->note(child_path(key), type, std::move(default_json));
+}
+
+void MapReader::describe(std::string_view key, std::string_view type, std::string default_json) {
+  if (recording()) {
+    note(key, type, std::move(default_json));
+  }
+}
+
+std::optional<YAML::Node> MapReader::get(std::string_view key, std::string_view type) {
   known_.emplace_back(key);
+  if (recording()) {
+    note(key, type);
+  }
   Entry* e = find(key);
   if (e == nullptr) {
     return std::nullopt;
@@ -277,7 +350,23 @@ std::optional<YAML::Node> MapReader::get(std::string_view key) {
 }
 
 bool MapReader::contains(std::string_view key) const {
+  if (recording()) {
+    note(key, "any");
+  }
   return find(key) != nullptr;
+}
+
+std::optional<YAML::Node> MapReader::get_section(std::string_view key, bool list) {
+  auto n = get(key, list ? "list of mappings" : "mapping");
+  if (!n && recording() && find(key) == nullptr) {
+    if (!list) {
+      return YAML::Node(YAML::NodeType::Map);
+    }
+    YAML::Node seq(YAML::NodeType::Sequence);
+    seq.push_back(YAML::Node(YAML::NodeType::Map));
+    return seq;
+  }
+  return n;
 }
 
 Pos MapReader::key_pos(std::string_view key) const {
@@ -286,6 +375,11 @@ Pos MapReader::key_pos(std::string_view key) const {
 }
 
 bool MapReader::get_string(std::string_view key, std::string& out) {
+  if (recording()) {
+    note(key, "string", json_string(out));
+    get(key);
+    return false;
+  }
   auto n = get(key);
   if (!n) {
     return false;
@@ -299,6 +393,11 @@ bool MapReader::get_string(std::string_view key, std::string& out) {
 }
 
 bool MapReader::get_secret(std::string_view key, Secret& out) {
+  if (recording()) {
+    note(key, "secret", "null");  // a secret's default is never shown (it is always empty)
+    get(key);
+    return false;
+  }
   std::string s;
   if (!get_string(key, s)) {
     return false;
@@ -308,6 +407,11 @@ bool MapReader::get_secret(std::string_view key, Secret& out) {
 }
 
 bool MapReader::get_bool(std::string_view key, bool& out) {
+  if (recording()) {
+    note(key, "bool", out ? "true" : "false");
+    get(key);
+    return false;
+  }
   auto n = get(key);
   if (!n) {
     return false;
@@ -321,6 +425,13 @@ bool MapReader::get_bool(std::string_view key, bool& out) {
 }
 
 bool MapReader::get_double(std::string_view key, double& out) {
+  if (recording()) {
+    char buf[32];
+    const auto r = std::to_chars(buf, buf + sizeof buf, out);
+    note(key, "number", std::string(buf, r.ptr));
+    get(key);
+    return false;
+  }
   auto n = get(key);
   if (!n) {
     return false;
@@ -334,6 +445,11 @@ bool MapReader::get_double(std::string_view key, double& out) {
 }
 
 bool MapReader::get_string_list(std::string_view key, std::vector<std::string>& out) {
+  if (recording()) {
+    note(key, "list", json_value(out));
+    get(key);
+    return false;
+  }
   auto n = get(key);
   if (!n) {
     return false;
@@ -382,6 +498,13 @@ void MapReader::error_at(std::string_view key, std::string what) {
 
 bool MapReader::require(std::string_view key) {
   known_.emplace_back(key);
+  if (recording()) {
+    note(key, "any").required = true;
+    if (Entry* e = find(key)) {
+      e->used = true;
+    }
+    return true;  // so the walk goes on into what the key guards
+  }
   Entry* e = find(key);
   if (e != nullptr) {
     e->used = true;
@@ -397,6 +520,9 @@ bool MapReader::require(std::string_view key) {
 
 void MapReader::refuse(std::string_view key, std::string why) {
   known_.emplace_back(key);
+  if (recording()) {
+    note(key, "refused").reason = why;
+  }
   if (Entry* e = find(key)) {
     e->used = true;
     ctx_.error(e->key_pos, child_path(key), std::move(why));

@@ -6,6 +6,11 @@
 // so rules that run after parsing can still point at a line. MapReader reads one YAML mapping:
 // each key the schema knows is asked for through a getter, and finish() reports the keys no
 // getter asked for (with a "did you mean" hint), so a typo can never be ignored silently.
+//
+// Recording mode (config_schema(), schema.h): with a SchemaRecorder set on the ParseContext,
+// every getter notes its key, type and the default it would leave in place, and then reports
+// the key absent without reading the value, so no default is overwritten during the walk;
+// require() answers "present", and absent sections and lists are walked as if present.
 
 #include <yaml-cpp/yaml.h>
 
@@ -22,6 +27,7 @@
 #include <vector>
 
 #include "config/loader.h"
+#include "config/schema.h"
 
 namespace yg::config::detail {
 
@@ -32,6 +38,21 @@ struct Pos {
 
 Pos pos_of(const YAML::Node& n);
 Pos pos_of(const YAML::Mark& m);
+
+// The keys one recording walk has seen, by normalised path ("buckets[].s3"), in walk order.
+class SchemaRecorder {
+ public:
+  // Notes `path` ("buckets[2].s3" is stored as "buckets[].s3"). A typed note replaces the type
+  // "any" (keys only asked for by contains() or require()); the first default given stays.
+  SchemaKey& note(std::string_view path, std::string_view type,
+                  std::optional<std::string> default_json = std::nullopt);
+  std::vector<SchemaKey> take() { return std::move(keys_); }
+
+ private:
+  std::vector<SchemaKey> keys_;
+  std::map<std::string, size_t, std::less<>> index_;
+  std::set<std::string, std::less<>> defaulted_;
+};
 
 class ParseContext {
  public:
@@ -57,6 +78,10 @@ class ParseContext {
   // All errors, sorted by position (file order); errors without a position come first.
   std::vector<ConfigError> take_errors();
 
+  // Recording mode (see the top of this file); nullptr when loading a real file.
+  SchemaRecorder* recorder() const { return recorder_; }
+  void set_recorder(SchemaRecorder* r) { recorder_ = r; }
+
   // Buckets whose s3 section used the single-backend (legacy) fields: their replicas[0]
   // lives at "buckets[i].s3" in the file.
   std::set<size_t> legacy_s3_buckets;
@@ -70,7 +95,12 @@ class ParseContext {
   std::vector<ConfigError> errors_;
   std::unordered_map<std::string, Pos> positions_;
   std::set<std::string, std::less<>> broken_;
+  SchemaRecorder* recorder_ = nullptr;
 };
+
+// JSON spellings of defaults, for the recorder.
+std::string json_string(std::string_view s);
+std::string json_value(const std::vector<std::string>& list);
 
 // Scalar reading (also used for sequence items). Each returns nullopt after reporting an
 // error; env substitution happens before conversion.
@@ -97,9 +127,19 @@ class MapReader {
   std::string child_path(std::string_view key) const;
 
   // Marks `key` known and returns its value; a null value (`key:` or `key: ~`) is absent.
-  std::optional<YAML::Node> get(std::string_view key);
-  // Present (even if null); marks nothing.
+  // `type` is what the recording mode notes for a key read with get() alone.
+  std::optional<YAML::Node> get(std::string_view key, std::string_view type = "any");
+  // Present (even if null); marks nothing (the recording mode notes the key).
   bool contains(std::string_view key) const;
+  // A mapping (`list` false) or a list of mappings under `key`, as get(); in recording mode
+  // an absent key yields an empty mapping / a list of one empty mapping, so it is walked.
+  std::optional<YAML::Node> get_section(std::string_view key, bool list);
+
+  bool recording() const { return ctx_.recorder() != nullptr; }
+  // Recording mode only (else nothing): notes `key` with `type` and `default_json`, for keys
+  // whose getter cannot tell (a local with no meaningful value, an inherited setting). Call
+  // before the getter: the first default noted stays.
+  void describe(std::string_view key, std::string_view type, std::string default_json);
   // Position of a present key, else of this mapping.
   Pos key_pos(std::string_view key) const;
 
@@ -111,6 +151,18 @@ class MapReader {
   template <class T>
   bool get_uint(std::string_view key, T& out, uint64_t min = 0,
                 uint64_t max = std::numeric_limits<T>::max()) {
+    if (recording()) {
+      SchemaKey& k = note(key, "uint", std::to_string(out));
+      if (min > 0 && !k.min) {
+        k.min = min;
+      }
+      // A narrow field's own limit is worth showing (ports); 2^32-1 and above are not.
+      if ((max < std::numeric_limits<T>::max() || sizeof(T) < 4) && !k.max) {
+        k.max = max;
+      }
+      get(key);
+      return false;
+    }
     auto n = get(key);
     if (!n) {
       return false;
@@ -128,6 +180,22 @@ class MapReader {
   template <class E>
   bool get_enum(std::string_view key, E& out,
                 std::initializer_list<std::pair<std::string_view, E>> names) {
+    if (recording()) {
+      std::string current = "null";
+      for (const auto& [name, value] : names) {
+        if (value == out) {
+          current = json_string(name);
+        }
+      }
+      SchemaKey& k = note(key, "enum", current);
+      if (k.values.empty()) {
+        for (const auto& [name, value] : names) {
+          k.values.emplace_back(name);
+        }
+      }
+      get(key);
+      return false;
+    }
     std::string s;
     if (!get_string(key, s)) {
       return false;
@@ -146,8 +214,6 @@ class MapReader {
     error_at(key, "'" + s + "' is not one of: " + list);
     return false;
   }
-  // A mapping or list child: the node, or nullopt when absent (type not checked).
-  std::optional<YAML::Node> get_node(std::string_view key) { return get(key); }
 
   // Error about a present key's value.
   void error_at(std::string_view key, std::string what);
@@ -168,6 +234,9 @@ class MapReader {
   };
   Entry* find(std::string_view key);
   const Entry* find(std::string_view key) const;
+  // Recording mode: notes the key (see SchemaRecorder::note). Only call when recording().
+  SchemaKey& note(std::string_view key, std::string_view type,
+                  std::optional<std::string> default_json = std::nullopt) const;
 
   ParseContext& ctx_;
   std::string path_;

@@ -180,3 +180,16 @@ def test_unknown_flag_fails(yg_binary):
     r = run_cli(yg_binary, "--no-such-flag")
     assert r.returncode != 0
     assert r.stderr.strip(), "an unknown flag should say what is wrong"
+
+
+def test_config_schema_lists_every_key_as_json_lines(yg_binary):
+    import json
+
+    r = run_cli(yg_binary, "--config-schema")
+    assert r.returncode == 0, r.stderr
+    keys = {k["path"]: k for k in map(json.loads, r.stdout.decode().splitlines())}
+    assert keys["server.port"] == {"path": "server.port", "type": "uint", "required": False,
+                                   "default": 8080, "min": 1, "max": 65535}
+    assert keys["buckets[].s3.replicas[].name"]["required"] is True
+    assert keys["cache.warming"]["type"] == "refused"
+    assert len(keys) > 300
