@@ -15,6 +15,7 @@ reps=${BENCH_REPETITIONS:-5}
 min_time=${BENCH_MIN_TIME:-0.2}
 filter=${BENCH_FILTER:-.}
 stamp=$(date -u +%Y%m%dT%H%M%SZ)
+load_at_start=$(cut -d' ' -f1-3 /proc/loadavg)
 out="$out_root/$stamp"
 mkdir -p "$out"
 if [[ "${BENCH_SMOKE:-0}" == 1 ]]; then
@@ -40,6 +41,7 @@ for bin in "${bins[@]}"; do
 done
 python3 "$root/bench/merge" --out "$out_root/$stamp.json" --stamp "$stamp" --build "$build" \
   --setting "repetitions=$reps" --setting "min_time=$min_time" --setting "filter=$filter" \
-  --setting "smoke=${BENCH_SMOKE:-0}" "$out"/bench_*.json
+  --setting "smoke=${BENCH_SMOKE:-0}" \
+  --setting "loadavg_at_start=$load_at_start" "$out"/bench_*.json
 echo "bench: per-program files in $out"
 echo "$out_root/$stamp.json"
