@@ -57,7 +57,7 @@ def median(xs):
     return s[n // 2] if n % 2 else (s[n // 2 - 1] + s[n // 2]) / 2
 
 
-def _program_of(gb):
+def program_of(gb):
     exe = gb.get("context", {}).get("executable", "")
     return os.path.basename(exe) or "bench"
 
@@ -68,7 +68,7 @@ def _entries(doc):
         for b in doc.get("benchmarks", []):
             yield b.get("program", "bench"), b
     elif isinstance(doc.get("benchmarks"), list) and "context" in doc:
-        program = _program_of(doc)
+        program = program_of(doc)
         for b in doc["benchmarks"]:
             yield program, b
     else:

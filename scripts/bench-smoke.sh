@@ -26,7 +26,8 @@ BENCH_OUT="$tmp" BENCH_SMOKE=1 BENCH_REPETITIONS=2 BENCH_MIN_TIME=0.01 \
 }
 result=$(tail -1 "$tmp/run.log")
 [[ -s "$result" ]] || fail "no merged result file ($result)"
-echo "bench-smoke: ran $(grep -c '"repetition_index":0' "$result") benchmarks in $(($(date +%s) - start)) s"
+count=$(grep -c '"repetition_index":0' "$result")
+echo "bench-smoke: ran $count benchmarks in $(($(date +%s) - start)) s"
 
 set +e
 python3 "$root/bench/compare" "$result" "$result" >"$tmp/same.txt" 2>&1
@@ -48,7 +49,8 @@ grep -q '<svg' "$tmp/report.html" || fail "the report has no chart"
 if grep -Eq '(src|href)="https?:' "$tmp/report.html"; then
   fail "the report links an external URL"
 fi
-echo "bench-smoke: report: $(wc -c <"$tmp/report.html") bytes of HTML with $(grep -o '<svg' "$tmp/report.html" | wc -l) charts"
+charts=$(grep -o '<svg' "$tmp/report.html" | wc -l)
+echo "bench-smoke: report: $(wc -c <"$tmp/report.html") bytes of HTML with $charts charts"
 
 "$pytest" -q -p no:cacheprovider "$root/tests/bench" || fail "tests/bench failed"
 echo "bench-smoke: OK in $(($(date +%s) - start)) s"
