@@ -16,8 +16,8 @@ export CCACHE_BASEDIR := $(CURDIR)
 export CCACHE_NOHASHDIR := true
 
 .PHONY: all deps build build-asan run test unit unit-asan tsan integration integration-asan fuzz \
-        fuzz-build fuzz-ci bench bench-smoke load load-quick deploy-check config-reference \
-        config-reference-check format format-check clean
+        fuzz-build fuzz-ci bench bench-build bench-smoke load load-quick deploy-check \
+        config-reference config-reference-check format format-check clean
 
 all: build
 
@@ -85,8 +85,17 @@ fuzz: fuzz-build
 fuzz-ci:
 	$(MAKE) fuzz FUZZ_SECONDS=20
 
-bench: build
+# Benchmarks (bench/README.md). `bench` runs every program with 5 repetitions and writes
+# bench/results/<stamp>.json; `bench-smoke` is the short CI check of the programs and of
+# bench/compare and bench/report (results in a temp dir).
+bench-build: deps $(BUILD)/build.ninja
+	cmake --build $(BUILD) -j$(JOBS) --target bench_programs
+
+bench: bench-build
 	@bash scripts/run-bench.sh $(BUILD)
+
+bench-smoke: bench-build
+	@PYTEST=$(PYTEST) bash scripts/bench-smoke.sh $(BUILD)
 
 load: build
 	$(VENV)/bin/python load/stream_throughput.py --binary $(BUILD)/yatagarasu

@@ -1,13 +1,12 @@
-// Hot-path costs of routing (ROUTE-1..3) and Range parsing (HTTP-8): RouteTable::match with
-// 1/10/50/100 buckets (hit on the longest prefix, miss), decode_path on typical and hostile
-// paths, looks_like_sql_injection, and parse_range with 1..20 ranges.
+// Hot-path costs of routing (ROUTE-1..3): RouteTable::match with 1/10/50/100 buckets (hit on
+// the longest prefix, miss), decode_path on typical and hostile paths, and
+// looks_like_sql_injection. Range parsing is in http_bench.cc.
 
 #include <benchmark/benchmark.h>
 
 #include <string>
 #include <vector>
 
-#include "proxy/range.h"
 #include "router/path.h"
 #include "router/router.h"
 
@@ -79,18 +78,5 @@ void BM_SqlInjectionCheck(benchmark::State& state, const char* text) {
 }
 BENCHMARK_CAPTURE(BM_SqlInjectionCheck, clean, "/products/2024/05/photos/img_0001.jpg");
 BENCHMARK_CAPTURE(BM_SqlInjectionCheck, attack, "/products/file' UNION SELECT NULL--.txt");
-
-void BM_ParseRange(benchmark::State& state) {
-  std::string header = "bytes=0-99";
-  for (int64_t i = 1; i < state.range(0); ++i) {
-    header += ", " + std::to_string(i * 1000) + "-" + std::to_string(i * 1000 + 99);
-  }
-  for (auto _ : state) {
-    auto specs = yg::proxy::parse_range(header);
-    auto ranges = yg::proxy::resolve_ranges(*specs, 1'000'000);
-    benchmark::DoNotOptimize(ranges);
-  }
-}
-BENCHMARK(BM_ParseRange)->Arg(1)->Arg(2)->Arg(5)->Arg(10)->Arg(20);
 
 }  // namespace
