@@ -317,7 +317,7 @@ def shutdown_part(c: Campaign, moto, key: tuple, objs: Dict[str, bytes]) -> dict
     try:
         def yaml(port):
             return (f"server: {{address: 127.0.0.1, port: {port}, threads: 2, "
-                    "request_timeout: 60, max_concurrent_requests: 4000}\n"
+                    "request_timeout: 300, max_concurrent_requests: 4000}\n"
                     "logging: {level: warn, format: json, access_log: false}\n"
                     "shutdown: {timeout_seconds: 25}\n"
                     "buckets:\n"
@@ -343,7 +343,7 @@ def shutdown_part(c: Campaign, moto, key: tuple, objs: Dict[str, bytes]) -> dict
             ev["t0"] = t0
             tasks = [asyncio.create_task(one_request(px.port, t, w, go, r, slow))
                      for (t, w, slow), r in zip(jobs, recs)]
-            deadline = t0 + 30
+            deadline = t0 + 90
             while sum(1 for r in recs if "t_head" in r or "error" in r) < len(jobs):
                 if time.monotonic() > deadline:
                     break
