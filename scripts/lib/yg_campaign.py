@@ -421,9 +421,24 @@ class Campaign:
         return [c for c in self.checks if not c["ok"]]
 
     # -- plots
+    @staticmethod
+    def preload_plotting() -> threading.Thread:
+        """Imports matplotlib in a background thread (call it at the start): on a loaded
+        machine the import alone can take 10 s, which a --quick budget feels at the end."""
+        def load():
+            import matplotlib
+            matplotlib.use("Agg")
+            import matplotlib.pyplot  # noqa: F401
+
+        t = threading.Thread(target=load, name="preload-matplotlib", daemon=True)
+        t.start()
+        return t
+
     def plot(self, what: str, panels: List[dict], title: str = "") -> Path:
         """A PNG with one subplot per panel: {"title", "ylabel", "xlabel", "series":
-        {label: (xs, ys)}, optional "kind": "line"|"bar", "logy": bool, "hline": (y, label)}."""
+        {label: (xs, ys)}, optional "kind": "line"|"bar", "logy": bool, "hline": (y, label),
+        "spans": [(x0, x1, label)] shaded, "ylim": (lo, hi), "vlines": [(x, label)], "series2" + "ylabel2" (+
+        "logy2"): series on a right-hand axis}."""
         import matplotlib
 
         matplotlib.use("Agg")
@@ -447,6 +462,26 @@ class Campaign:
                     ax.plot(xs, ys, label=label, marker="." if len(xs) < 40 else None)
                 if len(series) > 1 or p.get("legend"):
                     ax.legend(fontsize=8)
+            for x0, x1, lab in p.get("spans", ()):  # shaded phases, e.g. a fault window
+                ax.axvspan(x0, x1, color="#f4a582", alpha=0.3, label=lab)
+            if p.get("spans"):
+                ax.legend(fontsize=8, loc="upper left")
+            if "ylim" in p:
+                ax.set_ylim(*p["ylim"])
+            for x, lab in p.get("vlines", ()):  # events, e.g. a signal or a reload
+                ax.axvline(x, color="#b2182b", linestyle=":", linewidth=0.8)
+                if lab:
+                    ax.annotate(lab, (x, 1), xycoords=("data", "axes fraction"), fontsize=7,
+                                rotation=90, va="top", ha="right")
+            if p.get("series2"):  # a second y axis on the right
+                ax2 = ax.twinx()
+                for label, (xs, ys) in p["series2"].items():
+                    ax2.plot(xs, ys, label=label, color="#d6604d", linewidth=1,
+                             marker="." if len(xs) < 40 else None)
+                ax2.set_ylabel(p.get("ylabel2", ""))
+                if p.get("logy2"):
+                    ax2.set_yscale("log")
+                ax2.legend(fontsize=8, loc="lower right")
             if "hline" in p:
                 y, lab = p["hline"]
                 ax.axhline(y, color="red", linestyle="--", linewidth=1, label=lab)

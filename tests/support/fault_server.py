@@ -98,6 +98,9 @@ class FaultServer:
         self._lock = threading.Lock()
         self._tasks: set = set()
         self._served = 0  # requests answered (503-fraction's counter)
+        # Faults injected so far, by kind ("503", "500", "stall", "reset", "die"): load runs
+        # check that the fault they report on really happened.
+        self.injected: dict = {}
 
     # --- lifecycle ---------------------------------------------------------------------
 
@@ -319,6 +322,13 @@ class FaultServer:
         head_only = req.method == "HEAD"
         n = self._served
         self._served += 1
+        kind = {"500-always": "500", "503-always": "503", "stall-before-headers": "stall",
+                "stall-mid-body": "stall", "reset": "reset", "die-mid-body": "die"}.get(mode)
+        f = self.fail_fraction
+        if mode == "503-fraction" and int((n + 1) * f) > int(n * f):
+            kind = "503"
+        if kind and not (head_only and kind == "die"):
+            self.injected[kind] = self.injected.get(kind, 0) + 1
         if mode == "500-always":
             return await self._error(writer, "500 Internal Server Error", b"InternalError",
                                      head_only)

@@ -85,10 +85,14 @@ class ConstantLoad:
     """`rate` GET requests per second over `bodies` ({target: expected bytes}), round robin."""
 
     def __init__(self, port: int, bodies: Dict[str, bytes], rate: float = 100.0,
-                 host: str = "127.0.0.1", timeout: float = 15.0, max_threads: int = 128):
+                 host: str = "127.0.0.1", timeout: float = 15.0, max_threads: int = 128,
+                 order: Optional[List[str]] = None):
+        """`order`: the targets in the order they are requested (cycled; each must be a key
+        of `bodies`); default: the keys of `bodies`."""
         assert bodies, "no targets"
         self.host, self.port = host, port
-        self.targets = list(bodies)
+        self.targets = list(order) if order else list(bodies)
+        assert all(t in bodies for t in self.targets), "a target without its body"
         self.digests = {t: hashlib.sha256(b).hexdigest() for t, b in bodies.items()}
         self.rate = rate
         self.timeout = timeout
