@@ -88,7 +88,8 @@ bench: build
 	@bash scripts/run-bench.sh $(BUILD)
 
 load: build
-	$(VENV)/bin/python load/stream_throughput.py --binary $(BUILD)/yatagarasu
+	$(VENV)/bin/python load/streaming.py --binary $(BUILD)/yatagarasu
+	$(VENV)/bin/python load/concurrency.py --binary $(BUILD)/yatagarasu
 	$(VENV)/bin/python load/observability_cost.py --binary $(BUILD)/yatagarasu
 	$(VENV)/bin/python load/auth_overhead.py --binary $(BUILD)/yatagarasu
 	$(VENV)/bin/python load/authz_overhead.py --binary $(BUILD)/yatagarasu
