@@ -619,9 +619,11 @@ def plots(c, summary, rows, windows, active, sizes, concs) -> None:
     for size in sizes:
         for n in concs:
             series = {}
-            for name, s, k, w0, w1 in windows:
-                if s != size or k != n or name == "direct" or name in series:
+            for name in CONTENDERS[1:]:  # the same order (and colour) in every panel
+                w = [x for x in windows if x[0] == name and x[1] == size and x[2] == n]
+                if not w:
                     continue
+                w0, w1 = w[0][3], w[0][4]
                 pts = [(r["t"] - w0, rss_of(name, r) / MiB) for r in rows
                        if w0 - 1 <= r["t"] <= w1 + 1]
                 if pts:
