@@ -98,7 +98,8 @@ bench-smoke: bench-build
 	@PYTEST=$(PYTEST) bash scripts/bench-smoke.sh $(BUILD)
 
 load: build
-	$(VENV)/bin/python load/stream_throughput.py --binary $(BUILD)/yatagarasu
+	$(VENV)/bin/python load/streaming.py --binary $(BUILD)/yatagarasu
+	$(VENV)/bin/python load/concurrency.py --binary $(BUILD)/yatagarasu
 	$(VENV)/bin/python load/observability_cost.py --binary $(BUILD)/yatagarasu
 	$(VENV)/bin/python load/auth_overhead.py --binary $(BUILD)/yatagarasu
 	$(VENV)/bin/python load/authz_overhead.py --binary $(BUILD)/yatagarasu

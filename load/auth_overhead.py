@@ -33,7 +33,7 @@ sys.path.insert(0, str(REPO / "scripts" / "lib"))
 sys.path.insert(0, str(REPO / "load"))
 import yg_procs  # noqa: E402
 from observability_cost import BUCKET, KEY, parse_wrk_args, start_small_origin, wrk  # noqa: E402
-from stream_throughput import Run  # noqa: E402
+from yg_load import Run  # noqa: E402
 
 VARIANTS = ("open", "hs256", "rs256", "es256")
 

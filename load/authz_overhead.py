@@ -72,7 +72,7 @@ sys.path.insert(0, str(REPO / "load"))
 import yg_authz  # noqa: E402
 import yg_procs  # noqa: E402
 from observability_cost import BUCKET, KEY, start_small_origin  # noqa: E402
-from stream_throughput import Run  # noqa: E402
+from yg_load import Run  # noqa: E402
 
 VEGETA_VERSION = "v12.13.0"
 PREFIXES = ("jwt", "opa", "fga", "opa-cold", "fga-cold")

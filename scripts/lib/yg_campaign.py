@@ -153,6 +153,64 @@ class Sampler(threading.Thread):
         return xs, [r[key] for r in self.rows if key in r]
 
 
+def children(pid: int) -> List[int]:
+    """The direct children of a process (e.g. nginx's workers, varnishd's cache process)."""
+    out: List[int] = []
+    try:
+        for tid in os.listdir(f"/proc/{pid}/task"):
+            try:
+                out += [int(x) for x in Path(f"/proc/{pid}/task/{tid}/children").read_text().split()]
+            except FileNotFoundError:
+                continue
+    except FileNotFoundError:
+        pass
+    return sorted(set(out))
+
+
+def raise_nofile(n: int) -> Tuple[int, int]:
+    """Raises this process's RLIMIT_NOFILE (soft and, as root, hard) to at least `n`; the
+    processes started afterwards inherit it. Returns (old soft, new soft)."""
+    import resource
+
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    want = max(soft, n)
+    if hard != resource.RLIM_INFINITY and hard < want:
+        try:
+            resource.setrlimit(resource.RLIMIT_NOFILE, (want, want))
+            return soft, want
+        except (ValueError, PermissionError):
+            want = hard
+    resource.setrlimit(resource.RLIMIT_NOFILE, (want, hard))
+    return soft, want
+
+
+class LineCounter:
+    """Counts lines appended to a file (e.g. an origin's access log = backend requests) since
+    the last advance(), once the file has not grown for `settle` s."""
+
+    def __init__(self, path: Path):
+        self.path, self.offset = Path(path), 0
+
+    def _read(self) -> int:
+        try:
+            with open(self.path, "rb") as f:
+                f.seek(self.offset)
+                data = f.read()
+        except FileNotFoundError:
+            return 0
+        self.offset += len(data)
+        return data.count(b"\n")
+
+    def advance(self, settle: float = 0.2) -> int:
+        n = self._read()
+        while True:
+            time.sleep(settle)
+            more = self._read()
+            if not more:
+                return n
+            n += more
+
+
 def growth_after_warmup(xs: Sequence[float], ys: Sequence[float], warmup_frac: float = 0.25
                         ) -> dict:
     """The slope check of the endurance runs: a least-squares line through the samples after
@@ -436,9 +494,9 @@ class Campaign:
 
     def plot(self, what: str, panels: List[dict], title: str = "") -> Path:
         """A PNG with one subplot per panel: {"title", "ylabel", "xlabel", "series":
-        {label: (xs, ys)}, optional "kind": "line"|"bar", "logy": bool, "hline": (y, label),
-        "spans": [(x0, x1, label)] shaded, "ylim": (lo, hi), "vlines": [(x, label)], "series2" + "ylabel2" (+
-        "logy2"): series on a right-hand axis}."""
+        {label: (xs, ys)}, optional "kind": "line"|"bar", "logy"/"logx": bool, "hline": (y, label),
+        "spans": [(x0, x1, label)] shaded, "ylim": (lo, hi), "vlines": [(x, label)], "series2" +
+        "ylabel2" (+ "logy2"): series on a right-hand axis}."""
         import matplotlib
 
         matplotlib.use("Agg")
@@ -488,6 +546,8 @@ class Campaign:
                 ax.legend(fontsize=8)
             if p.get("logy"):
                 ax.set_yscale("log")
+            if p.get("logx"):
+                ax.set_xscale("log")
             ax.set_title(p.get("title", ""), fontsize=10)
             ax.set_ylabel(p.get("ylabel", ""))
             ax.set_xlabel(p.get("xlabel", ""))

@@ -191,17 +191,40 @@ def parse_wrk(text: str) -> dict:
             "requests": int(total.group(1)) if total else 0}
 
 
+WRK_SOCKET_ERRORS = re.compile(
+    r"Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)")
+WRK_NON2XX = re.compile(r"Non-2xx or 3xx responses: (\d+)")
+
+
+def parse_wrk_errors(text: str) -> dict:
+    """wrk's error lines: {connect, read, write, timeout, non2xx} (0 when wrk printed none)."""
+    out = {"connect": 0, "read": 0, "write": 0, "timeout": 0, "non2xx": 0}
+    m = WRK_SOCKET_ERRORS.search(text)
+    if m:
+        out.update(zip(("connect", "read", "write", "timeout"), map(int, m.groups())))
+    m = WRK_NON2XX.search(text)
+    if m:
+        out["non2xx"] = int(m.group(1))
+    return out
+
+
 def wrk(url: str, seconds: int, conns: int, extra: Sequence[str] = (), threads: int = 1,
-        cpus: Optional[Iterable[int]] = None) -> dict:
+        cpus: Optional[Iterable[int]] = None, check: bool = True) -> dict:
     """One `wrk -t<threads> -c<conns> -d<seconds>s --latency` run; raises on non-2xx answers
-    or socket errors. `cpus`: pin wrk to these CPU ids."""
+    or socket errors (check=False: returns them under "errors" instead). `cpus`: pin wrk to
+    these CPU ids."""
     cmd = ["wrk", f"-t{threads}", f"-c{conns}", f"-d{seconds}s", "--latency", *extra, url]
     cpu_set = set(cpus) if cpus else None
-    out = subprocess.run(cmd, capture_output=True, text=True, timeout=seconds + 30,
+    out = subprocess.run(cmd, capture_output=True, text=True, timeout=seconds + 60,
                          preexec_fn=(lambda: os.sched_setaffinity(0, cpu_set)) if cpu_set else None)
-    if out.returncode != 0 or "Non-2xx" in out.stdout or "Socket errors" in out.stdout:
+    if check and (out.returncode != 0 or "Non-2xx" in out.stdout
+                  or "Socket errors" in out.stdout):
         raise RuntimeError(f"wrk {url}:\n{out.stdout}\n{out.stderr}")
-    return parse_wrk(out.stdout)
+    if out.returncode != 0:
+        raise RuntimeError(f"wrk {url} exited {out.returncode}:\n{out.stdout}\n{out.stderr}")
+    res = parse_wrk(out.stdout)
+    res["errors"] = parse_wrk_errors(out.stdout)
+    return res
 
 
 def raise_on_sigterm() -> None:
