@@ -21,7 +21,10 @@ namespace asio = boost::asio;
 using tcp = asio::ip::tcp;
 
 namespace {
+constexpr int kAcceptBatch = 63;  // extra connections taken per wake-up
+
 asio::awaitable<void> accept_loop(Worker& w, tcp::acceptor& acceptor, Listener on) {
+  acceptor.non_blocking(true);
   for (;;) {
     auto [ec, sock] = co_await acceptor.async_accept(asio::as_tuple(asio::use_awaitable));
     if (ec) {
@@ -36,6 +39,18 @@ asio::awaitable<void> accept_loop(Worker& w, tcp::acceptor& acceptor, Listener o
     }
     w.metrics.connections_accepted.add();
     asio::co_spawn(w.io, run_session(std::move(sock), w, on), asio::detached);
+    // Take what else is already queued before yielding to the sessions: one connection per
+    // wake-up left a burst of new clients waiting seconds in the listen queue behind busy
+    // connections (10k-connection campaign). Bounded so accepting cannot starve requests.
+    for (int i = 0; i < kAcceptBatch; ++i) {
+      boost::system::error_code more_ec;
+      tcp::socket more = acceptor.accept(more_ec);  // non-blocking: would_block when empty
+      if (more_ec) {
+        break;  // would_block, or an error the next async_accept reports
+      }
+      w.metrics.connections_accepted.add();
+      asio::co_spawn(w.io, run_session(std::move(more), w, on), asio::detached);
+    }
   }
 }
 }  // namespace
