@@ -97,9 +97,14 @@ bench: bench-build
 bench-smoke: bench-build
 	@PYTEST=$(PYTEST) bash scripts/bench-smoke.sh $(BUILD)
 
+# The full load campaigns (issue #9), one after the other (about 1 h 15 min on 2 cores; the
+# endurance run takes --minutes, 20 by default), then the per-feature scripts of earlier issues.
+# Results (md, json, png) go to load/results/. Run it on an otherwise idle machine.
+LOAD_CAMPAIGNS ?= pipeline streaming concurrency mixed cpu_scaling cache_size endurance chaos \
+                  reload_shutdown
 load: build
-	$(VENV)/bin/python load/streaming.py --binary $(BUILD)/yatagarasu
-	$(VENV)/bin/python load/concurrency.py --binary $(BUILD)/yatagarasu
+	@set -e; for c in $(LOAD_CAMPAIGNS); do \
+	  echo "=== load/$$c.py"; $(VENV)/bin/python load/$$c.py --binary $(BUILD)/yatagarasu; done
 	$(VENV)/bin/python load/observability_cost.py --binary $(BUILD)/yatagarasu
 	$(VENV)/bin/python load/auth_overhead.py --binary $(BUILD)/yatagarasu
 	$(VENV)/bin/python load/authz_overhead.py --binary $(BUILD)/yatagarasu
