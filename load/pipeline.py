@@ -23,7 +23,9 @@ A miss on nginx / Varnish is a request they pass to the origin: `X-Cache-Bypass:
 Every target is warmed and checked (a hit where one is expected: X-Cache / X-Cache-Status /
 X-Varnish; SHA-256 of the body; the 206's Content-Range and exact bytes), then
 `wrk -t<workers> -c<connections> --latency` runs against each target in turn, round after
-round (order rotated), and medians of req/s, p50 and p99 are reported. Each measured window is
+round (the targets of one scenario back to back, scenario order and order within a scenario
+rotated each round), and medians of req/s, p50 and p99 are reported; ratios are the median of
+the per-round ratios (the windows compared are seconds apart). Each measured window is
 verified from /metrics and the origin's log: hit scenarios raised
 yatagarasu_cache_requests_total{result="hit"} and yatagarasu_cache_layer_operations_total
 {layer=<the layer>,op="hit"} by ~the wrk request count with no origin request; a miss sent
@@ -180,6 +182,27 @@ def warm_and_check(c: Campaign, t: Target, objects: dict) -> bool:
     return ok
 
 
+def round_order(targets: list, r: int) -> list:
+    """Targets of one scenario run back to back (so a ratio compares windows seconds apart, not
+    a minute apart on a machine whose load changes); the scenario order and the order within
+    each scenario rotate every round."""
+    groups = [[t for t in targets if t.scenario == s] for s in SCENARIOS]
+    groups = [g for g in groups if g]
+    k = r % len(groups)
+    out = []
+    for g in groups[k:] + groups[:k]:
+        j = r % len(g)
+        out += g[j:] + g[:j]
+    return out
+
+
+def paired_ratio(a: list, b: list, metric: str):
+    """Median over rounds of a[round][metric] / b[round][metric] (rounds where both ran)."""
+    bb = {x["round"]: x[metric] for x in b}
+    qs = [x[metric] / bb[x["round"]] for x in a if bb.get(x["round"])]
+    return statistics.median(qs) if qs else None
+
+
 def near(got: float, want: float, conns: int) -> bool:
     """A counter delta matches a wrk request count: wrk counts completed responses; up to one
     request per connection may be answered after wrk stopped counting."""
@@ -297,8 +320,7 @@ def main() -> int:
                 olog.advance()
                 runs[str(w)] = {t.key: [] for t in targets}
                 for r in range(rounds):
-                    k = (r * 3) % len(targets)
-                    for t in targets[k:] + targets[:k]:
+                    for t in round_order(targets, r):
                         before = scrape(t.proxy.port) if t.proxy else None
                         try:
                             res = yg_load.wrk(t.url(), seconds, conns, t.wrk_extra(), threads=w,
@@ -309,6 +331,7 @@ def main() -> int:
                             olog.advance()
                             continue
                         res["origin_requests"] = olog.advance()
+                        res["round"] = r + 1
                         after = scrape(t.proxy.port) if t.proxy else None
                         verify_window(c, t, res, before, after, res["origin_requests"], w,
                                       conns)
@@ -337,16 +360,16 @@ def main() -> int:
         med = {w: {k: ({m: statistics.median(x[m] for x in lst)
                         for m in ("rps", "p50_ms", "p99_ms")} if lst else None)
                    for k, lst in per.items()} for w, per in runs.items()}
-        ratios = {}
-        for w, m in med.items():
+        ratios = {}  # median over rounds of the per-round ratio (windows seconds apart)
+        for w, per in runs.items():
             q = {}
             for s in ("memory hit", "miss", "range"):
                 for other in ("nginx", "varnish", "direct"):
-                    a_, b_ = m.get(f"ours/{s}"), m.get(f"{other}/{s}")
+                    a_, b_ = per.get(f"ours/{s}"), per.get(f"{other}/{s}")
                     if a_ and b_:
-                        q[f"{s}: req/s ours/{other}"] = a_["rps"] / b_["rps"]
-                        q[f"{s}: p99 ours/{other}"] = a_["p99_ms"] / b_["p99_ms"]
-                        q[f"{s}: p50 ours/{other}"] = a_["p50_ms"] / b_["p50_ms"]
+                        for metric, lab in (("rps", "req/s"), ("p99_ms", "p99"),
+                                            ("p50_ms", "p50")):
+                            q[f"{s}: {lab} ours/{other}"] = paired_ratio(a_, b_, metric)
             ratios[w] = q
         all_verified = all(x.get("verified") for per in runs.values() for lst in per.values()
                            for x in lst)
@@ -388,7 +411,7 @@ def main() -> int:
                                  sum(x["origin_requests"] for x in lst),
                                  f"{sum(1 for x in lst if x['verified'])}/{len(lst)}"))
         table = [f"wrk -t<workers> -c{conns} -d{seconds}s --latency, {rounds} round(s), targets "
-                 "alternating (order rotated each round); medians. Objects: 1 KiB; range = "
+                 "alternating (one scenario's targets back to back, order rotated each round); medians. Objects: 1 KiB; range = "
                  f"bytes {RANGE[0]}-{RANGE[1]} of a 64 KiB cached object. Miss: ours without a "
                  "cache, nginx/Varnish passing the request to the origin. verified = windows "
                  "whose /metrics deltas and origin log matched the scenario.", "",
@@ -396,7 +419,8 @@ def main() -> int:
                             "wrk requests", "origin requests", "verified"), rows)]
         for w, q in ratios.items():
             if q:
-                table += ["", f"Ratios, {w} worker(s) (req/s > 1 and p99 < 1 favour yatagarasu):",
+                table += ["", f"Ratios, {w} worker(s): median over the rounds of each round's "
+                              "ratio (req/s > 1 and p99 < 1 favour yatagarasu):",
                           "", fmt_table(("ratio", "value"), [(k, v) for k, v in q.items()
                                                             if ": p50" not in k])]
         c.table = "\n".join(table)
