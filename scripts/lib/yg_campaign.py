@@ -453,7 +453,8 @@ class Campaign:
                     pts = [(x, v) for x, v in zip(xs, vals) if v is not None]
                     ax.bar([x for x, _ in pts], [v for _, v in pts], width, label=label)
                     for x, v in pts:
-                        ax.annotate(f"{v:,.3g}", (x, v), ha="center", va="bottom", fontsize=6)
+                        ax.annotate(f"{v:,.0f}" if abs(v) >= 100 else f"{v:.3g}", (x, v),
+                                    ha="center", va="bottom", fontsize=6)
                 ax.set_xticks(range(len(groups)))
                 ax.set_xticklabels(groups, fontsize=8)
                 ax.legend(fontsize=8)
