@@ -222,7 +222,8 @@ def main() -> int:
         c.result = {"rate": rate, "small_rate": small_rate, "seconds": seconds,
                     "large_bytes": large, "small_bytes": SMALL, "threads": a.threads,
                     "windows": res, "per_second": per, "isolation_p99": iso,
-                    "isolation_p50": iso50, "isolation_p99_direct": iso_direct, "rss_peak_bytes": hwm,
+                    "isolation_p50": iso50, "isolation_p99_direct": iso_direct,
+                    "rss_peak_bytes": hwm,
                     "rss_max_sampled": max(rss) if rss else None, "samples": sampler.rows}
         rows_t = []
         for name in ("baseline", "mixed", "mixed-direct"):

@@ -165,8 +165,8 @@ def warm_and_check(c: Campaign, t: Target, objects: dict) -> bool:
                  hashlib.sha256(r["body"]).digest() == hashlib.sha256(want).digest(),
                  f"{len(r['body'])} B")
     if expect_hit(t):
-        ok &= c.verify_config(f"{t.key}: answered from the cache", hit,
-                              f"headers {dict((k, v) for k, v in r['headers'].items() if 'cache' in k or 'varnish' in k)}")
+        marks = {k: v for k, v in r["headers"].items() if "cache" in k or "varnish" in k}
+        ok &= c.verify_config(f"{t.key}: answered from the cache", hit, f"headers {marks}")
     if t.scenario == "range":
         r = cc.fetch(t.port, full_path, headers=t.headers)
         sl = want[RANGE[0]:RANGE[1] + 1]
@@ -411,7 +411,8 @@ def main() -> int:
                                  sum(x["origin_requests"] for x in lst),
                                  f"{sum(1 for x in lst if x['verified'])}/{len(lst)}"))
         table = [f"wrk -t<workers> -c{conns} -d{seconds}s --latency, {rounds} round(s), targets "
-                 "alternating (one scenario's targets back to back, order rotated each round); medians. Objects: 1 KiB; range = "
+                 "alternating (one scenario's targets back to back, order rotated each round); "
+                 "medians. Objects: 1 KiB; range = "
                  f"bytes {RANGE[0]}-{RANGE[1]} of a 64 KiB cached object. Miss: ours without a "
                  "cache, nginx/Varnish passing the request to the origin. verified = windows "
                  "whose /metrics deltas and origin log matched the scenario.", "",
