@@ -258,7 +258,7 @@ def main() -> int:
             return [p["t"] for p in ps], [p[key] for p in ps]
         xs_rss, ys_rss = sampler.column("proxy.rss")
         c.plot("latency", [
-            {"title": "p99 per second (ms), mixed window", "ylabel": "ms", "xlabel": "s",
+            {"title": "p99 per second (ms), by window", "ylabel": "ms", "xlabel": "s",
              "logy": True, "series": {
                  f"small {SMALL} B (with streams)": xy(per["mixed"]["small"], "p99_ms"),
                  f"large {large >> 20} MiB": xy(per["mixed"]["large"], "p99_ms"),
@@ -268,7 +268,7 @@ def main() -> int:
             {"title": "small-object p50 per second (ms)", "ylabel": "ms", "xlabel": "s",
              "series": {"with streams": xy(per["mixed"]["small"], "p50_ms"),
                         "baseline": xy(per["baseline"]["small"], "p50_ms")}},
-            {"title": "proxy RSS (MiB), both windows", "ylabel": "MiB", "xlabel": "s",
+            {"title": "proxy RSS (MiB), the three windows in turn", "ylabel": "MiB", "xlabel": "s",
              "series": {"RSS": (xs_rss, [y / 2**20 for y in ys_rss])}}])
     return c.exit_code()
 
