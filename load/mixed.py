@@ -182,7 +182,8 @@ def main() -> int:
                         and abs(wdw["origin"] - len(lg)) <= 2)
             c.verify_config(
                 f"{name}: small requests were memory hits, large ones streamed from the origin"
-                + ("" if via_proxy else " directly (not through the proxy)"),
+                + ("" if via_proxy else " directly (not through the proxy)" if lg
+                   else " (no large requests in this window)"),
                 ok_small and ok_large and inserts == 0,
                 f"{len(sm)} small / {hits:.0f} hits / {mem_hits:.0f} memory-layer hits; "
                 f"{len(lg)} large / {byp:.0f} bypasses / {wdw['origin']} origin requests; "
