@@ -96,6 +96,8 @@ http {{
             proxy_cache ygcmp;
             proxy_cache_valid 200 1h;
             proxy_cache_lock on;
+            proxy_cache_bypass $http_x_cache_bypass;
+            proxy_no_cache $http_x_cache_bypass;
             add_header X-Cache-Status $upstream_cache_status always;
         }}
     }}
@@ -143,9 +145,10 @@ def add_args(ap: argparse.ArgumentParser) -> None:
 
 # --- HTTP probe (raw socket: the exact head size is part of what a hit costs) ---------------
 
-def fetch(port: int, path: str, timeout: float = 10.0) -> dict:
+def fetch(port: int, path: str, timeout: float = 10.0, headers: dict = None) -> dict:
+    extra = "".join(f"{k}: {v}\r\n" for k, v in (headers or {}).items())
     with socket.create_connection(("127.0.0.1", port), timeout=timeout) as s:
-        s.sendall(f"GET {path} HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\n"
+        s.sendall(f"GET {path} HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\n{extra}"
                   "Connection: close\r\n\r\n".encode())
         buf = b""
         while b"\r\n\r\n" not in buf:

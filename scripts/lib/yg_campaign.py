@@ -21,6 +21,7 @@ the .json carries `machine`, `args`, `checks` and the campaign's own `result`.
 from __future__ import annotations
 
 import argparse
+import base64
 import datetime
 import json
 import os
@@ -243,9 +244,14 @@ def percentile(xs: Sequence[float], q: float) -> Optional[float]:
 def vegeta_attack(targets: Sequence[str], rate: int, seconds: float,
                   headers: Optional[Dict[str, str]] = None, workers: int = 32,
                   max_workers: int = 0, timeout_s: int = 30, keepalive: bool = True,
-                  cpus: Optional[Iterable[int]] = None) -> List[dict]:
+                  cpus: Optional[Iterable[int]] = None, max_body: int = -1) -> List[dict]:
     """`vegeta attack` at `rate` req/s for `seconds` over `targets` (full URLs, round robin);
-    returns one row per request: {t (s from the first), ms, code, bytes, error}. Blocks."""
+    returns one row per request: {t (s from the first), ms, code, bytes, error, url}. Blocks.
+
+    `max_body` >= 0: vegeta keeps only the first max_body bytes of each body (it still reads
+    the rest; a body shorter than its Content-Length is an error), `bytes` is then what was
+    kept and the row also carries them as `body` — use it for large objects, whose bodies
+    vegeta would otherwise write whole into its results file."""
     import vegeta  # tests/support/vegeta.py: the pinned binary, built when missing
 
     d = Path(tempfile.mkdtemp(prefix="yg-vegeta-"))
@@ -261,6 +267,8 @@ def vegeta_attack(targets: Sequence[str], rate: int, seconds: float,
            "-output", str(d / "results.bin")]
     if max_workers:
         cmd += ["-max-workers", str(max_workers)]
+    if max_body >= 0:
+        cmd += ["-max-body", str(max_body)]
     cpu_set = set(cpus) if cpus else None
     subprocess.run(cmd, check=True, timeout=seconds + timeout_s + 60, stdout=subprocess.DEVNULL,
                    preexec_fn=(lambda: os.sched_setaffinity(0, cpu_set)) if cpu_set else None)
@@ -269,8 +277,11 @@ def vegeta_attack(targets: Sequence[str], rate: int, seconds: float,
     rows = []
     for line in enc.stdout.splitlines():
         r = json.loads(line)
-        rows.append({"ts": r["timestamp"], "ms": r["latency"] / 1e6, "code": r["code"],
-                     "bytes": r["bytes_in"], "error": r.get("error", "")})
+        row = {"ts": r["timestamp"], "ms": r["latency"] / 1e6, "code": r["code"],
+               "bytes": r["bytes_in"], "error": r.get("error", ""), "url": r.get("url", "")}
+        if max_body >= 0:
+            row["body"] = base64.b64decode(r.get("body") or "")
+        rows.append(row)
     rows.sort(key=lambda r: r["ts"])
     if rows:
         t0 = _rfc3339_s(rows[0]["ts"])
@@ -494,9 +505,11 @@ class Campaign:
 
     def plot(self, what: str, panels: List[dict], title: str = "") -> Path:
         """A PNG with one subplot per panel: {"title", "ylabel", "xlabel", "series":
-        {label: (xs, ys)}, optional "kind": "line"|"bar", "logy"/"logx": bool, "hline": (y, label),
-        "spans": [(x0, x1, label)] shaded, "ylim": (lo, hi), "vlines": [(x, label)], "series2" +
-        "ylabel2" (+ "logy2"): series on a right-hand axis}."""
+        {label: (xs, ys)}, optional "kind": "line"|"bar"|"grouped", "logy"/"logx": bool, "hline":
+        (y, label), "spans": [(x0, x1, label)] shaded, "ylim": (lo, hi), "vlines": [(x, label)],
+        "series2" + "ylabel2" (+ "logy2"): series on a right-hand axis}. "grouped": "groups" is
+        the list of x labels and each series is a list of values aligned to it (None: no bar),
+        one bar per series within each group."""
         import matplotlib
 
         matplotlib.use("Agg")
@@ -507,7 +520,21 @@ class Campaign:
         for ax, p in zip(axes[:, 0], panels):
             kind = p.get("kind", "line")
             series = p["series"]
-            if kind == "bar":
+            if kind == "grouped":
+                groups = p["groups"]
+                k = max(1, len(series))
+                width = 0.8 / k
+                for j, (label, vals) in enumerate(series.items()):
+                    xs = [i - 0.4 + width * (j + 0.5) for i in range(len(groups))]
+                    pts = [(x, v) for x, v in zip(xs, vals) if v is not None]
+                    ax.bar([x for x, _ in pts], [v for _, v in pts], width, label=label)
+                    for x, v in pts:
+                        ax.annotate(f"{v:,.0f}" if abs(v) >= 100 else f"{v:.3g}", (x, v),
+                                    ha="center", va="bottom", fontsize=6)
+                ax.set_xticks(range(len(groups)))
+                ax.set_xticklabels(groups, fontsize=8)
+                ax.legend(fontsize=8)
+            elif kind == "bar":
                 labels = list(series.keys())
                 vals = [series[k] for k in labels]
                 ax.bar(labels, vals, color=["#3b6ea5" if "ours" in k or "yatagarasu" in k
