@@ -26,6 +26,7 @@ import datetime
 import json
 import os
 import platform
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -438,9 +439,15 @@ class Campaign:
     def __exit__(self, exc_type, exc, tb):
         self.run.stop_all()
         if exc_type is not None:
-            print(f"{self.name}: aborted by {exc_type.__name__}: {exc}", file=sys.stderr)
+            print(f"{self.name}: aborted by {exc_type.__name__}: {exc}; logs and configs kept "
+                  f"in {self.tmp}", file=sys.stderr)
             return False
         self._write()
+        if self.failed() and not os.environ.get("YG_CAMPAIGN_DELETE_TMP"):
+            print(f"{self.name}: failed checks; logs and configs kept in {self.tmp}")
+        else:
+            # Objects of gigabytes live here: never leave them behind after a good run.
+            shutil.rmtree(self.tmp, ignore_errors=True)
         return False
 
     # -- processes
