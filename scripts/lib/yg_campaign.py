@@ -185,9 +185,17 @@ def percentile(xs: Sequence[float], q: float) -> Optional[float]:
 def vegeta_attack(targets: Sequence[str], rate: int, seconds: float,
                   headers: Optional[Dict[str, str]] = None, workers: int = 32,
                   max_workers: int = 0, timeout_s: int = 30, keepalive: bool = True,
-                  cpus: Optional[Iterable[int]] = None) -> List[dict]:
+                  cpus: Optional[Iterable[int]] = None, max_body: Optional[int] = None
+                  ) -> List[dict]:
     """`vegeta attack` at `rate` req/s for `seconds` over `targets` (full URLs, round robin);
-    returns one row per request: {t (s from the first), ms, code, bytes, error}. Blocks."""
+    returns one row per request: {t (s from the first), ms, code, bytes, error, clen (the
+    Content-Length header, -1 when none), x_cache}. Blocks.
+
+    `max_body`: vegeta's -max-body (bytes of each body kept in its results). Long runs of
+    large objects want 0: vegeta then reads and discards the bodies (a body shorter than its
+    Content-Length is still an error row) but `bytes` is 0 — check `clen` instead. Without
+    it every body is stored and encoded (base64 JSON): minutes of CPU for a 2-minute run of
+    32 KiB objects."""
     import vegeta  # tests/support/vegeta.py: the pinned binary, built when missing
 
     d = Path(tempfile.mkdtemp(prefix="yg-vegeta-"))
@@ -203,6 +211,8 @@ def vegeta_attack(targets: Sequence[str], rate: int, seconds: float,
            "-output", str(d / "results.bin")]
     if max_workers:
         cmd += ["-max-workers", str(max_workers)]
+    if max_body is not None:
+        cmd += ["-max-body", str(max_body)]
     cpu_set = set(cpus) if cpus else None
     subprocess.run(cmd, check=True, timeout=seconds + timeout_s + 60, stdout=subprocess.DEVNULL,
                    preexec_fn=(lambda: os.sched_setaffinity(0, cpu_set)) if cpu_set else None)
@@ -211,8 +221,11 @@ def vegeta_attack(targets: Sequence[str], rate: int, seconds: float,
     rows = []
     for line in enc.stdout.splitlines():
         r = json.loads(line)
+        hdr = r.get("headers") or {}
         rows.append({"ts": r["timestamp"], "ms": r["latency"] / 1e6, "code": r["code"],
-                     "bytes": r["bytes_in"], "error": r.get("error", "")})
+                     "bytes": r["bytes_in"], "error": r.get("error", ""),
+                     "clen": int((hdr.get("Content-Length") or ["-1"])[0]),
+                     "x_cache": (hdr.get("X-Cache") or [""])[0]})
     rows.sort(key=lambda r: r["ts"])
     if rows:
         t0 = _rfc3339_s(rows[0]["ts"])
@@ -418,9 +431,11 @@ class Campaign:
         return [c for c in self.checks if not c["ok"]]
 
     # -- plots
-    def plot(self, what: str, panels: List[dict], title: str = "") -> Path:
+    def plot(self, what: str, panels: List[dict], title: str = "",
+             vline: Optional[Tuple[float, str]] = None) -> Path:
         """A PNG with one subplot per panel: {"title", "ylabel", "xlabel", "series":
-        {label: (xs, ys)}, optional "kind": "line"|"bar", "logy": bool, "hline": (y, label)}."""
+        {label: (xs, ys)}, optional "kind": "line"|"bar", "logy": bool, "hline": (y, label)}.
+        `vline` (x, label): a dashed vertical line on every line panel (e.g. end of warm-up)."""
         import matplotlib
 
         matplotlib.use("Agg")
@@ -444,6 +459,8 @@ class Campaign:
                     ax.plot(xs, ys, label=label, marker="." if len(xs) < 40 else None)
                 if len(series) > 1 or p.get("legend"):
                     ax.legend(fontsize=8)
+            if vline is not None and kind != "bar":
+                ax.axvline(vline[0], color="gray", linestyle=":", linewidth=1, label=vline[1])
             if "hline" in p:
                 y, lab = p["hline"]
                 ax.axhline(y, color="red", linestyle="--", linewidth=1, label=lab)
@@ -511,3 +528,41 @@ def fmt_table(headers: Sequence[str], rows: Iterable[Sequence]) -> str:
     for r in rows:
         lines.append("| " + " | ".join(cell(v) for v in r) + " |")
     return "\n".join(lines)
+
+
+# --------------------------------------------------------------------------------------------
+# key sets for the cache campaigns (cache_size, endurance)
+
+
+def zipf_sequence(n_keys: int, n_samples: int, s: float = 1.0, seed: int = 1) -> List[int]:
+    """`n_samples` key indexes in 0..n_keys-1 drawn from a Zipf-like law (P(rank k) ~ 1/k^s),
+    shuffled; index 0 is the most popular. For vegeta's round-robin target lists."""
+    import bisect
+    import itertools
+    import random
+
+    weights = [1.0 / (k + 1) ** s for k in range(n_keys)]
+    cum = list(itertools.accumulate(weights))
+    rng = random.Random(seed)
+    return [min(n_keys - 1, bisect.bisect_left(cum, rng.random() * cum[-1]))
+            for _ in range(n_samples)]
+
+
+def link_objects(tmp: Path, bucket: str, keys: Iterable[str], data: bytes,
+                 blob_name: str = "") -> Path:
+    """Many origin keys, one file: writes `data` once under tmp/blobs and hard-links
+    tmp/www/<bucket>/<key> to it for every key (start_origin serves tmp/www), so a working set
+    of GiBs costs the disk one object per size. Keys differ, so a cache holds each separately.
+    Returns the blob path."""
+    blobs = tmp / "blobs"
+    blobs.mkdir(parents=True, exist_ok=True)
+    blob = blobs / (blob_name or f"blob-{len(data)}")
+    if not blob.exists():
+        blob.write_bytes(data)
+        blob.chmod(0o644)
+    for key in keys:
+        path = tmp / "www" / bucket / key
+        path.parent.mkdir(parents=True, exist_ok=True)
+        if not path.exists():
+            os.link(blob, path)
+    return blob
