@@ -553,17 +553,35 @@ def link_objects(tmp: Path, bucket: str, keys: Iterable[str], data: bytes,
     """Many origin keys, one file: writes `data` once under tmp/blobs and hard-links
     tmp/www/<bucket>/<key> to it for every key (start_origin serves tmp/www), so a working set
     of GiBs costs the disk one object per size. Keys differ, so a cache holds each separately.
-    Returns the blob path."""
+    A file taking no more links (ext4: 65000) gets a copy that the next keys link to.
+    Returns the last blob's path."""
+    import errno
+
     blobs = tmp / "blobs"
     blobs.mkdir(parents=True, exist_ok=True)
-    blob = blobs / (blob_name or f"blob-{len(data)}")
-    if not blob.exists():
-        blob.write_bytes(data)
-        blob.chmod(0o644)
+    base = blob_name or f"blob-{len(data)}"
+    copy = 0
+    blob = blobs / base
+
+    def make(b: Path) -> None:
+        if not b.exists():
+            b.write_bytes(data)
+            b.chmod(0o644)
+
+    make(blob)
     for key in keys:
         path = tmp / "www" / bucket / key
         path.parent.mkdir(parents=True, exist_ok=True)
-        if not path.exists():
+        if path.exists():
+            continue
+        try:
+            os.link(blob, path)
+        except OSError as e:
+            if e.errno != errno.EMLINK:  # ext4: at most 65000 links per file
+                raise
+            copy += 1
+            blob = blobs / f"{base}.{copy}"
+            make(blob)
             os.link(blob, path)
     return blob
 
