@@ -245,14 +245,17 @@ def percentile(xs: Sequence[float], q: float) -> Optional[float]:
 def vegeta_attack(targets: Sequence[str], rate: int, seconds: float,
                   headers: Optional[Dict[str, str]] = None, workers: int = 32,
                   max_workers: int = 0, timeout_s: int = 30, keepalive: bool = True,
-                  cpus: Optional[Iterable[int]] = None, max_body: int = -1) -> List[dict]:
+                  cpus: Optional[Iterable[int]] = None, max_body: Optional[int] = None
+                  ) -> List[dict]:
     """`vegeta attack` at `rate` req/s for `seconds` over `targets` (full URLs, round robin);
-    returns one row per request: {t (s from the first), ms, code, bytes, error, url}. Blocks.
+    returns one row per request: {t (s from the first), ms, code, bytes, error, url, clen (the
+    Content-Length header, -1 when none), x_cache}. Blocks.
 
-    `max_body` >= 0: vegeta keeps only the first max_body bytes of each body (it still reads
-    the rest; a body shorter than its Content-Length is an error), `bytes` is then what was
-    kept and the row also carries them as `body` — use it for large objects, whose bodies
-    vegeta would otherwise write whole into its results file."""
+    `max_body`: vegeta's -max-body (bytes of each body kept in its results); the row then also
+    carries the kept bytes as `body`. Large objects and long runs want it: without it every
+    body is stored whole and encoded (base64 JSON), minutes of CPU for a 2-minute run of
+    32 KiB objects. vegeta still reads the rest (a body shorter than its Content-Length is an
+    error row) but `bytes` is then what was kept: check `clen` instead."""
     import vegeta  # tests/support/vegeta.py: the pinned binary, built when missing
 
     d = Path(tempfile.mkdtemp(prefix="yg-vegeta-"))
@@ -268,7 +271,7 @@ def vegeta_attack(targets: Sequence[str], rate: int, seconds: float,
            "-output", str(d / "results.bin")]
     if max_workers:
         cmd += ["-max-workers", str(max_workers)]
-    if max_body >= 0:
+    if max_body is not None:
         cmd += ["-max-body", str(max_body)]
     cpu_set = set(cpus) if cpus else None
     subprocess.run(cmd, check=True, timeout=seconds + timeout_s + 60, stdout=subprocess.DEVNULL,
@@ -278,9 +281,12 @@ def vegeta_attack(targets: Sequence[str], rate: int, seconds: float,
     rows = []
     for line in enc.stdout.splitlines():
         r = json.loads(line)
+        hdr = r.get("headers") or {}
         row = {"ts": r["timestamp"], "ms": r["latency"] / 1e6, "code": r["code"],
-               "bytes": r["bytes_in"], "error": r.get("error", ""), "url": r.get("url", "")}
-        if max_body >= 0:
+               "bytes": r["bytes_in"], "error": r.get("error", ""), "url": r.get("url", ""),
+               "clen": int((hdr.get("Content-Length") or ["-1"])[0]),
+               "x_cache": (hdr.get("X-Cache") or [""])[0]}
+        if max_body is not None:
             row["body"] = base64.b64decode(r.get("body") or "")
         rows.append(row)
     rows.sort(key=lambda r: r["ts"])
@@ -510,13 +516,15 @@ class Campaign:
         t.start()
         return t
 
-    def plot(self, what: str, panels: List[dict], title: str = "") -> Path:
+    def plot(self, what: str, panels: List[dict], title: str = "",
+             vline: Optional[Tuple[float, str]] = None) -> Path:
         """A PNG with one subplot per panel: {"title", "ylabel", "xlabel", "series":
         {label: (xs, ys)}, optional "kind": "line"|"bar"|"grouped", "logy"/"logx": bool, "hline":
         (y, label), "spans": [(x0, x1, label)] shaded, "ylim": (lo, hi), "vlines": [(x, label)],
         "series2" + "ylabel2" (+ "logy2"): series on a right-hand axis}. "grouped": "groups" is
         the list of x labels and each series is a list of values aligned to it (None: no bar),
-        one bar per series within each group."""
+        one bar per series within each group. `vline` (x, label): a dashed vertical line on
+        every line panel (e.g. the end of a warm-up)."""
         import matplotlib
 
         matplotlib.use("Agg")
@@ -574,6 +582,8 @@ class Campaign:
                 if p.get("logy2"):
                     ax2.set_yscale("log")
                 ax2.legend(fontsize=8, loc="lower right")
+            if vline is not None and kind not in ("bar", "grouped"):
+                ax.axvline(vline[0], color="gray", linestyle=":", linewidth=1, label=vline[1])
             if "hline" in p:
                 y, lab = p["hline"]
                 ax.axhline(y, color="red", linestyle="--", linewidth=1, label=lab)
@@ -644,3 +654,95 @@ def fmt_table(headers: Sequence[str], rows: Iterable[Sequence]) -> str:
     for r in rows:
         lines.append("| " + " | ".join(cell(v) for v in r) + " |")
     return "\n".join(lines)
+
+
+# --------------------------------------------------------------------------------------------
+# key sets for the cache campaigns (cache_size, endurance)
+
+
+def zipf_sequence(n_keys: int, n_samples: int, s: float = 1.0, seed: int = 1) -> List[int]:
+    """`n_samples` key indexes in 0..n_keys-1 drawn from a Zipf-like law (P(rank k) ~ 1/k^s),
+    shuffled; index 0 is the most popular. For vegeta's round-robin target lists."""
+    import bisect
+    import itertools
+    import random
+
+    weights = [1.0 / (k + 1) ** s for k in range(n_keys)]
+    cum = list(itertools.accumulate(weights))
+    rng = random.Random(seed)
+    return [min(n_keys - 1, bisect.bisect_left(cum, rng.random() * cum[-1]))
+            for _ in range(n_samples)]
+
+
+def link_objects(tmp: Path, bucket: str, keys: Iterable[str], data: bytes,
+                 blob_name: str = "") -> Path:
+    """Many origin keys, one file: writes `data` once under tmp/blobs and hard-links
+    tmp/www/<bucket>/<key> to it for every key (start_origin serves tmp/www), so a working set
+    of GiBs costs the disk one object per size. Keys differ, so a cache holds each separately.
+    A file taking no more links (ext4: 65000) gets a copy that the next keys link to.
+    Returns the last blob's path."""
+    import errno
+
+    blobs = tmp / "blobs"
+    blobs.mkdir(parents=True, exist_ok=True)
+    base = blob_name or f"blob-{len(data)}"
+    copy = 0
+    blob = blobs / base
+
+    def make(b: Path) -> None:
+        if not b.exists():
+            b.write_bytes(data)
+            b.chmod(0o644)
+
+    make(blob)
+    for key in keys:
+        path = tmp / "www" / bucket / key
+        path.parent.mkdir(parents=True, exist_ok=True)
+        if path.exists():
+            continue
+        try:
+            os.link(blob, path)
+        except OSError as e:
+            if e.errno != errno.EMLINK:  # ext4: at most 65000 links per file
+                raise
+            copy += 1
+            blob = blobs / f"{base}.{copy}"
+            make(blob)
+            os.link(blob, path)
+    return blob
+
+
+def curl_bulk(urls: Sequence[str], parallel: int = 4, timeout_s: int = 600,
+              cpus: Optional[Iterable[int]] = None) -> dict:
+    """GETs every URL exactly once with one `curl --parallel` (C, keep-alive, bodies to
+    /dev/null): for fills and fixed-count request sequences, where wrk/vegeta (time-bounded)
+    do not fit. Returns {requests, seconds, codes: {code: n}, sizes: {bytes: n},
+    x_cache: {value: n}}."""
+    d = Path(tempfile.mkdtemp(prefix="yg-curl-"))
+    cfg = d / "urls.cfg"
+    with open(cfg, "w") as f:
+        for u in urls:
+            f.write(f'url = "{u}"\noutput = "/dev/null"\n')
+    fmt = "%{http_code} %{size_download} %header{x-cache}\\n"
+    cpu_set = set(cpus) if cpus else None
+    t0 = time.monotonic()
+    out = subprocess.run(["curl", "-sS", "--parallel", "--parallel-max", str(parallel),
+                          "-K", str(cfg), "-w", fmt], capture_output=True, text=True,
+                         timeout=timeout_s,
+                         preexec_fn=(lambda: os.sched_setaffinity(0, cpu_set)) if cpu_set
+                         else None)
+    secs = time.monotonic() - t0
+    cfg.unlink()
+    d.rmdir()
+    res: dict = {"requests": 0, "seconds": secs, "codes": {}, "sizes": {}, "x_cache": {},
+                 "stderr": out.stderr[-500:]}
+    for line in out.stdout.splitlines():
+        parts = line.split(" ", 2)
+        if len(parts) < 2:
+            continue
+        res["requests"] += 1
+        res["codes"][parts[0]] = res["codes"].get(parts[0], 0) + 1
+        res["sizes"][parts[1]] = res["sizes"].get(parts[1], 0) + 1
+        xc = parts[2].strip().upper() if len(parts) > 2 else ""
+        res["x_cache"][xc] = res["x_cache"].get(xc, 0) + 1
+    return res
