@@ -5,14 +5,28 @@
 
 namespace yg::cache {
 
+namespace {
+// Each shard has its own slice of the budget and holds whole entries, so a slice must fit the
+// largest cacheable entry (body up to max_item plus its headers and key): a small budget with a
+// big item limit gets fewer shards instead of refusing every large object (64 MiB budget, 10 MiB
+// items: 16 shards of 4 MiB could never hold an 8 MiB object).
+constexpr std::size_t kEntryHeadroom = 64 * 1024;
+
+std::size_t shard_count(std::size_t capacity, std::size_t max_item, std::size_t requested) {
+  const std::size_t fit = capacity / (max_item + kEntryHeadroom);
+  return std::max<std::size_t>(1, std::min(requested, fit));
+}
+}  // namespace
+
 MemoryStore::MemoryStore(std::size_t capacity_bytes, std::size_t max_item_bytes, std::size_t shards,
                          std::chrono::seconds stale_grace)
     : capacity_(capacity_bytes),
       max_item_(max_item_bytes),
-      per_shard_(capacity_bytes / std::max<std::size_t>(1, shards)),
+      per_shard_(capacity_bytes / shard_count(capacity_bytes, max_item_bytes, shards)),
       grace_(stale_grace) {
-  shards_.reserve(std::max<std::size_t>(1, shards));
-  for (std::size_t i = 0; i < std::max<std::size_t>(1, shards); ++i) {
+  const std::size_t n = shard_count(capacity_bytes, max_item_bytes, shards);
+  shards_.reserve(n);
+  for (std::size_t i = 0; i < n; ++i) {
     shards_.push_back(std::make_unique<Shard>());
   }
 }

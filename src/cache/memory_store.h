@@ -48,7 +48,8 @@ struct MemoryStoreStats {
 class MemoryStore {
  public:
   // `capacity_bytes` across all shards; `max_item_bytes`: larger entries are refused.
-  // `shards`: a power of two is not required; at least 1.
+  // `shards`: a power of two is not required; at least 1, and fewer when a shard's slice of the
+  // budget would be smaller than the largest entry (max_item_bytes + 64 KiB of headroom).
   // `stale_grace`: how long past its expiry an entry is still kept and returned (stale-if-error).
   MemoryStore(std::size_t capacity_bytes, std::size_t max_item_bytes, std::size_t shards = 16,
               std::chrono::seconds stale_grace = std::chrono::seconds(0));

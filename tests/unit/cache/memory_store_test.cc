@@ -55,6 +55,20 @@ TEST(MemoryStore, ItemLimitIsEnforced) {
   EXPECT_EQ(m.get("big", t0), nullptr);
 }
 
+TEST(MemoryStore, ItemsUpToTheLimitFitASmallBudget) {
+  // 64 MiB with a 10 MiB item limit: 16 slices of 4 MiB could hold no object above 4 MiB.
+  MemoryStore m(64u << 20, 10u << 20);
+  ASSERT_TRUE(m.put("eight", entry(8u << 20)));
+  ASSERT_TRUE(m.put("ten", entry(10u << 20)));
+  EXPECT_NE(m.get("eight", t0), nullptr);
+  EXPECT_NE(m.get("ten", t0), nullptr);
+  EXPECT_EQ(m.stats().rejected_too_large, 0u);
+  // A budget smaller than one item still takes what fits in it (one slice).
+  MemoryStore tiny(3u << 20, 10u << 20);
+  EXPECT_TRUE(tiny.put("two", entry(2u << 20)));
+  EXPECT_NE(tiny.get("two", t0), nullptr);
+}
+
 TEST(MemoryStore, ExactByteAccountingWithOverwrites) {
   MemoryStore m(1 << 20, 1 << 16, 2);
   m.put("k", entry(1000));
