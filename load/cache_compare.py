@@ -52,7 +52,7 @@ sys.path.insert(0, str(REPO / "scripts" / "lib"))
 import yg_data  # noqa: E402
 import yg_load  # noqa: E402
 import yg_procs  # noqa: E402
-from yg_load import (Run, make_temp_dirs, nginx_binary, parse_wrk_args,  # noqa: E402
+from yg_load import (LineCounter, Run, make_temp_dirs, nginx_binary, parse_wrk_args,  # noqa: E402
                      raise_on_sigterm, start_origin, wrk, write_results)
 
 BUCKET = "bench-bucket"
@@ -180,33 +180,8 @@ def is_hit(name: str, headers: dict) -> bool:
     return len(headers.get("x-varnish", "").split()) == 2  # "<this xid> <stored object's xid>"
 
 
-class OriginLog:
-    """Counts the origin's access log lines (= backend requests) since the last call."""
-
-    def __init__(self, path: Path):
-        self.path, self.offset = path, 0
-
-    def _read(self) -> int:
-        try:
-            with open(self.path, "rb") as f:
-                f.seek(self.offset)
-                data = f.read()
-        except FileNotFoundError:
-            return 0
-        self.offset += len(data)
-        return data.count(b"\n")
-
-    def advance(self, settle: float = 0.2) -> int:
-        """Lines since the last call, once the log has not grown for `settle` s: requests
-        still in flight when wrk stopped are logged when they finish, and belong to the run
-        that sent them, not to the next one."""
-        n = self._read()
-        while True:
-            time.sleep(settle)
-            more = self._read()
-            if not more:
-                return n
-            n += more
+# The origin's access log lines (= backend requests) since the last call.
+OriginLog = LineCounter
 
 
 def fs_type(path: Path) -> str:

@@ -109,14 +109,7 @@ logging:
   level: warn
   format: json
   access_log: false
-cache:
-  enabled: true
-  cache_layers: [memory]
-  memory:
-    max_cache_size_mb: 64
-    max_item_size_mb: 1
-    default_ttl_seconds: 3600
-{yg_load.origin_bucket_yaml(origin, BUCKET)}"""
+{yg_load.memory_cache_yaml()}{yg_load.origin_bucket_yaml(origin, BUCKET)}"""
     return fn
 
 

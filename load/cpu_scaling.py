@@ -64,14 +64,7 @@ def add_args(ap):
 
 
 def proxy_yaml(threads: int, origin: int):
-    cache = """cache:
-  enabled: true
-  cache_layers: [memory]
-  memory:
-    max_cache_size_mb: 64
-    max_item_size_mb: 1
-    default_ttl_seconds: 3600
-"""
+    cache = yg_load.memory_cache_yaml()
     return lambda port: yg_load.cached_proxy_yaml(port, threads, cache, origin, BUCKET)
 
 

@@ -68,14 +68,7 @@ def add_args(ap: argparse.ArgumentParser) -> None:
     ap.add_argument("--threads", type=int, default=2, help="proxy server.threads")
 
 
-CACHE = """cache:
-  enabled: true
-  cache_layers: [memory]
-  memory:
-    max_cache_size_mb: 64
-    max_item_size_mb: 1
-    default_ttl_seconds: 3600
-"""
+CACHE = yg_load.memory_cache_yaml()
 
 
 def sha256_url(url: str) -> tuple:

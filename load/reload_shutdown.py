@@ -51,6 +51,7 @@ import yg_moto  # noqa: E402
 from yg_campaign import (Campaign, delta, fmt_table, percentile, scrape, total,  # noqa: E402
                          vegeta_attack)
 from fault_server import FaultServer  # noqa: E402
+from held_request import held_get  # noqa: E402
 from rate_client import ConstantLoad  # noqa: E402
 
 BUCKET = "reload-bucket"
@@ -265,40 +266,6 @@ def reload_part(c: Campaign, moto, keys: List[tuple], bodies: Dict[str, bytes]) 
 # shutdown under load
 
 
-async def one_request(port: int, target: str, want: str, go: asyncio.Event, rec: dict,
-                      slow_reader: bool) -> None:
-    """Connects, reads the head at once and the body after `go` (the signal); a slow reader
-    takes 64 KiB every 10 ms."""
-    rec["t_start"] = time.monotonic()
-    try:
-        reader, writer = await asyncio.open_connection(H, port, limit=1 << 20)
-        writer.write(f"GET {target} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n".encode())
-        await writer.drain()
-        head = await reader.readuntil(b"\r\n\r\n")
-        rec["t_head"] = time.monotonic()
-        lines = head.decode("latin-1").split("\r\n")
-        rec["status"] = int(lines[0].split(" ")[1])
-        n = next(int(x.split(":", 1)[1]) for x in lines if x.lower().startswith("content-length"))
-        await go.wait()
-        h = hashlib.sha256()
-        size = 0
-        while size < n:
-            piece = await reader.read(65536)
-            if not piece:
-                raise EOFError(f"closed after {size} of {n} bytes")
-            h.update(piece)
-            size += len(piece)
-            if slow_reader:
-                await asyncio.sleep(0.01)
-        rec["ok"] = rec["status"] == 200 and h.hexdigest() == want
-        if not rec["ok"]:
-            rec["error"] = f"status {rec['status']}, sha256 mismatch after {size} bytes"
-        writer.close()
-    except Exception as e:  # noqa: BLE001 - every failure is reported
-        rec["error"] = repr(e)
-    rec["t_done"] = time.monotonic()
-
-
 def refused(port: int) -> bool:
     try:
         socket.create_connection((H, port), timeout=1).close()
@@ -341,7 +308,7 @@ def shutdown_part(c: Campaign, moto, key: tuple, objs: Dict[str, bytes]) -> dict
             go = asyncio.Event()
             t0 = time.monotonic()
             ev["t0"] = t0
-            tasks = [asyncio.create_task(one_request(px.port, t, w, go, r, slow))
+            tasks = [asyncio.create_task(held_get(px.port, t, w, go, r, slow))
                      for (t, w, slow), r in zip(jobs, recs)]
             deadline = t0 + 90
             while sum(1 for r in recs if "t_head" in r or "error" in r) < len(jobs):

@@ -36,7 +36,7 @@ from pathlib import Path
 from typing import Callable, Dict, Iterable, List, Optional, Sequence, Tuple
 
 import yg_procs
-from yg_load import REPO, Run, raise_on_sigterm
+from yg_load import REPO, LineCounter, Run, raise_on_sigterm  # noqa: F401 - LineCounter re-exported
 
 sys.path.insert(0, str(REPO / "tests" / "support"))
 
@@ -184,33 +184,6 @@ def raise_nofile(n: int) -> Tuple[int, int]:
             want = hard
     resource.setrlimit(resource.RLIMIT_NOFILE, (want, hard))
     return soft, want
-
-
-class LineCounter:
-    """Counts lines appended to a file (e.g. an origin's access log = backend requests) since
-    the last advance(), once the file has not grown for `settle` s."""
-
-    def __init__(self, path: Path):
-        self.path, self.offset = Path(path), 0
-
-    def _read(self) -> int:
-        try:
-            with open(self.path, "rb") as f:
-                f.seek(self.offset)
-                data = f.read()
-        except FileNotFoundError:
-            return 0
-        self.offset += len(data)
-        return data.count(b"\n")
-
-    def advance(self, settle: float = 0.2) -> int:
-        n = self._read()
-        while True:
-            time.sleep(settle)
-            more = self._read()
-            if not more:
-                return n
-            n += more
 
 
 def growth_after_warmup(xs: Sequence[float], ys: Sequence[float], warmup_frac: float = 0.25

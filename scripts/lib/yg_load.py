@@ -14,6 +14,7 @@ import os
 import re
 import signal
 import subprocess
+import time
 from pathlib import Path
 from typing import Callable, Dict, Iterable, Optional, Sequence
 
@@ -245,3 +246,45 @@ def write_results(out_dir: Path, name: str, result: dict, table: str) -> Path:
     md.write_text(table + "\n")
     print(f"wrote {md} and .json")
     return md
+
+
+class LineCounter:
+    """Counts lines appended to a file (e.g. an origin's access log = backend requests) since
+    the last advance()."""
+
+    def __init__(self, path: Path):
+        self.path, self.offset = Path(path), 0
+
+    def _read(self) -> int:
+        try:
+            with open(self.path, "rb") as f:
+                f.seek(self.offset)
+                data = f.read()
+        except FileNotFoundError:
+            return 0
+        self.offset += len(data)
+        return data.count(b"\n")
+
+    def advance(self, settle: float = 0.2) -> int:
+        """Lines since the last call, once the file has not grown for `settle` s: requests
+        still in flight when a load run stopped are logged when they finish, and belong to the
+        run that sent them, not to the next one."""
+        n = self._read()
+        while True:
+            time.sleep(settle)
+            more = self._read()
+            if not more:
+                return n
+            n += more
+
+
+def memory_cache_yaml(size_mb: int = 64, item_mb: int = 1, ttl_s: int = 3600) -> str:
+    """A `cache:` block with the memory layer only (for cached_proxy_yaml)."""
+    return f"""cache:
+  enabled: true
+  cache_layers: [memory]
+  memory:
+    max_cache_size_mb: {size_mb}
+    max_item_size_mb: {item_mb}
+    default_ttl_seconds: {ttl_s}
+"""

@@ -32,6 +32,7 @@ import yg_procs
 from jwks_server import make_key
 from layouts import fake_bucket, moto_bucket
 from proxy import SANITIZER_RE, config_doc, register_secret, run_cli
+from held_request import held_get
 from rate_client import ConstantLoad
 import vegeta
 
@@ -457,35 +458,6 @@ def test_shutdown_timeout_cuts_a_stream_and_exit_is_clean(proxy_factory, fault_s
     assert any("shutdown timeout" in m for m in log_messages(p))
 
 
-async def _one_request(port: int, target: str, want: str, go: asyncio.Event, out: dict):
-    """A request that reads its head at once and the rest of its body after `go` (the signal):
-    it is in flight, at the proxy or in the socket buffers, when the signal arrives."""
-    try:
-        reader, writer = await asyncio.open_connection(H, port)
-        writer.write(f"GET {target} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n".encode())
-        await writer.drain()
-        head = await reader.readuntil(b"\r\n\r\n")
-        out["head"] = True
-        lines = head.decode("latin-1").split("\r\n")
-        out["status"] = int(lines[0].split(" ")[1])
-        n = next(int(l.split(":", 1)[1]) for l in lines if l.lower().startswith("content-length"))
-        await go.wait()
-        h = hashlib.sha256()
-        size = 0
-        while size < n:
-            piece = await reader.read(65536)
-            if not piece:
-                raise EOFError(f"closed after {size} of {n} bytes")
-            h.update(piece)
-            size += len(piece)
-        out["ok"] = out["status"] == 200 and h.hexdigest() == want
-        if not out["ok"]:
-            out["error"] = f"status {out['status']}, sha256 mismatch after {size} bytes"
-        writer.close()
-    except Exception as e:  # reported by the test
-        out["error"] = repr(e)
-
-
 @pytest.mark.slow
 def test_sigterm_under_500_inflight_requests_drops_nothing(proxy_factory, fault_server, moto_auth):
     """500 requests in flight (350 trickle streams of ~3 s, 150 moto objects up to 10 MiB whose
@@ -507,7 +479,7 @@ def test_sigterm_under_500_inflight_requests_drops_nothing(proxy_factory, fault_
 
     async def run():
         go = asyncio.Event()
-        tasks = [asyncio.create_task(_one_request(p.port, t, w, go, o))
+        tasks = [asyncio.create_task(held_get(p.port, t, w, go, o))
                  for (t, w), o in zip(jobs, outs)]
         deadline = time.monotonic() + 20
         while sum(1 for o in outs if "head" in o or "error" in o) < len(jobs):
