@@ -160,17 +160,30 @@ std::string absolute(const std::string& p) {
 
 // Raises the open-files soft limit to the hard limit (as nginx's worker_rlimit_nofile and Go's
 // runtime do): every client connection, pooled upstream connection and disk-cache file is a
-// descriptor, and distributions start processes at a soft limit of 1024. Returns {old, new}.
+// descriptor, and distributions start processes at a soft limit of 1024. Returns {old, new};
+// new is 0 when setrlimit failed (errno says why).
 std::pair<rlim_t, rlim_t> raise_nofile_limit() {
   rlimit rl{};
   if (::getrlimit(RLIMIT_NOFILE, &rl) != 0) {
     return {0, 0};
   }
   const rlim_t old = rl.rlim_cur;
-  if (rl.rlim_cur < rl.rlim_max) {
-    rl.rlim_cur = rl.rlim_max;
+  rlim_t want = rl.rlim_max;
+  if (want == RLIM_INFINITY) {
+    // The kernel refuses more than fs.nr_open descriptors per process.
+    want = 1 << 20;
+    if (std::FILE* f = std::fopen("/proc/sys/fs/nr_open", "r")) {
+      unsigned long long nr_open = 0;
+      if (std::fscanf(f, "%llu", &nr_open) == 1 && nr_open > 0) {
+        want = static_cast<rlim_t>(nr_open);
+      }
+      std::fclose(f);
+    }
+  }
+  if (rl.rlim_cur < want) {
+    rl.rlim_cur = want;
     if (::setrlimit(RLIMIT_NOFILE, &rl) != 0) {
-      return {old, old};
+      return {old, 0};  // the caller warns
     }
   }
   return {old, rl.rlim_cur};
@@ -241,7 +254,9 @@ int main(int argc, char** argv) {
                 cfg->logging.format == "json" ? yg::log::Format::Json : yg::log::Format::Text,
                 /*async=*/true);
   auto lg = yg::log::get("main");
-  if (const auto [before, after] = raise_nofile_limit(); after != before) {
+  if (const auto [before, after] = raise_nofile_limit(); after == 0) {
+    lg->warn("could not raise the open files limit above {}: {}", before, std::strerror(errno));
+  } else if (after != before) {
     lg->info("open files limit raised from {} to {}", before, after);
   }
   auto shutdown_timeout = std::chrono::seconds(cfg->shutdown_timeout_secs);

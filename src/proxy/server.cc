@@ -9,6 +9,10 @@
 #include <boost/asio/use_awaitable.hpp>
 
 #include <pthread.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <cerrno>
 
 #include <string>
 
@@ -42,11 +46,24 @@ asio::awaitable<void> accept_loop(Worker& w, tcp::acceptor& acceptor, Listener o
     // Take what else is already queued before yielding to the sessions: one connection per
     // wake-up left a burst of new clients waiting seconds in the listen queue behind busy
     // connections (10k-connection campaign). Bounded so accepting cannot starve requests.
-    for (int i = 0; i < kAcceptBatch; ++i) {
-      boost::system::error_code more_ec;
-      tcp::socket more = acceptor.accept(more_ec);  // non-blocking: would_block when empty
-      if (more_ec) {
-        break;  // would_block, or an error the next async_accept reports
+    // accept4 on the listening socket itself, not Asio's synchronous accept: that one falls back
+    // to a blocking poll() on ECONNABORTED/EPROTO, which would freeze the whole worker.
+    boost::system::error_code local_ec;
+    const auto protocol = acceptor.local_endpoint(local_ec).protocol();
+    for (int i = 0; i < kAcceptBatch && !local_ec; ++i) {
+      const int fd = ::accept4(acceptor.native_handle(), nullptr, nullptr, SOCK_CLOEXEC);
+      if (fd < 0) {
+        if (errno == ECONNABORTED || errno == EPROTO || errno == EINTR) {
+          continue;  // that client gave up; look at the next one
+        }
+        break;  // EAGAIN: the queue is empty; anything else the next async_accept reports
+      }
+      tcp::socket more(w.io);
+      boost::system::error_code assign_ec;
+      more.assign(protocol, fd, assign_ec);
+      if (assign_ec) {
+        ::close(fd);
+        break;
       }
       w.metrics.connections_accepted.add();
       asio::co_spawn(w.io, run_session(std::move(more), w, on), asio::detached);
