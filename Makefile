@@ -61,7 +61,7 @@ tsan: deps $(TSAN_BUILD)/build.ninja
 	  ctest -R '^(unit_cache|conformance_cache|unit_resilience)$$' --output-on-failure -j$(JOBS)
 
 integration: build
-	YG_BINARY=$(CURDIR)/$(BUILD)/yatagarasu $(PYTEST) tests/integration -q -p no:cacheprovider
+	YG_BINARY=$(abspath $(BUILD))/yatagarasu $(PYTEST) tests/integration -q -p no:cacheprovider
 
 # ASan inflates memory, so the peak-RSS assertions (marker `rss`) run only on the release build;
 # the heavy tests (marker `slow`: 1 GiB transfers, load runs of thousands of requests) too: the
@@ -112,17 +112,18 @@ load: build
 
 # The deployment files (Dockerfile, systemd unit, Helm chart, kustomize overlays) checked without
 # a Docker engine or a cluster: scripts/check-deploy.py, then its negative tests. helm is built
-# once into the tools dir (scripts/install-helm.sh). Part of `make test`.
+# once into the tools dir with kustomize (scripts/install-helm.sh). Part of `make test`.
 deploy-check: build
 	@bash scripts/install-helm.sh >/dev/null
 	$(VENV)/bin/python scripts/check-deploy.py --binary $(BUILD)/yatagarasu
-	YG_BINARY=$(abspath $(BUILD))/yatagarasu $(PYTEST) tests/deploy -q -p no:cacheprovider
+	YG_DEPLOY_TOOLS_REQUIRED=1 YG_BINARY=$(abspath $(BUILD))/yatagarasu $(PYTEST) tests/deploy -q \
+	  -p no:cacheprovider
 
 # Every load campaign's --quick mode (issue #9): machine-independent checks only. Results go to
 # $(LOAD_QUICK_OUT), not to load/results/ (which holds the committed full runs).
 LOAD_QUICK_OUT ?= $(BUILD)/load-quick
 load-quick: build
-	@bash scripts/run-load-quick.sh $(CURDIR)/$(BUILD)/yatagarasu $(CURDIR)/$(LOAD_QUICK_OUT)
+	@bash scripts/run-load-quick.sh $(abspath $(BUILD))/yatagarasu $(abspath $(LOAD_QUICK_OUT))
 
 test: build build-asan
 	$(MAKE) unit
@@ -149,7 +150,7 @@ format-check:
 config-reference-check: $(BUILD)/build.ninja
 	cmake --build $(BUILD) -j$(JOBS) --target yatagarasu
 	$(VENV)/bin/python scripts/check-config-reference.py --binary $(BUILD)/yatagarasu
-	YG_BINARY=$(CURDIR)/$(BUILD)/yatagarasu $(PYTEST) tests/config_reference -q -p no:cacheprovider
+	YG_BINARY=$(abspath $(BUILD))/yatagarasu $(PYTEST) tests/config_reference -q -p no:cacheprovider
 
 config-reference: $(BUILD)/build.ninja
 	cmake --build $(BUILD) -j$(JOBS) --target yatagarasu

@@ -28,7 +28,8 @@ errors, disk layer inserts/rejections/errors, the filesystem's free bytes). Chec
   load/chaos.py --quick         # 4 s per phase, 40 req/s (< 90 s)
   load/chaos.py --scenarios redis-killed,disk-full --phase-seconds 10
 
-Needs root for the tmpfs mount (disk-full is reported as skipped, not passed, without it).
+Needs root (CAP_SYS_ADMIN) for the tmpfs mount: without it the disk-full scenario is not run and
+its check fails the run (never counted as passed); `--scenarios` without disk-full leaves it out.
 Writes load/results/chaos_<stamp>.md/.json and chaos_<stamp>_timeline.png (per scenario:
 per-second success rate and p99 with the fault phase shaded).
 """

@@ -26,7 +26,8 @@ BENCH_OUT="$tmp" BENCH_SMOKE=1 BENCH_REPETITIONS=2 BENCH_MIN_TIME=0.01 \
 }
 result=$(tail -1 "$tmp/run.log")
 [[ -s "$result" ]] || fail "no merged result file ($result)"
-count=$(grep -c '"repetition_index":0' "$result")
+count=$(grep -c '"repetition_index":0' "$result" || true)
+[[ "$count" -gt 0 ]] || fail "no benchmark in $result"
 echo "bench-smoke: ran $count benchmarks in $(($(date +%s) - start)) s"
 
 set +e

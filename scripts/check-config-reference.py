@@ -317,6 +317,9 @@ def check_examples(binary: str, config_dir: Path) -> tuple[list[str], int]:
         elif r.returncode == 0:
             errors.append(f"{rel}: expected to fail --test ({expected!r}) but passes; update "
                           "EXPECTED_FAILURES in scripts/check-config-reference.py")
+        elif r.returncode != 1 or not any(expected in m for m in msgs):
+            errors.append(f"{rel}: expected exit 1 with {expected!r}, got exit {r.returncode}:\n"
+                          "    " + "\n    ".join(r.stderr.splitlines()))
         else:
             for m in msgs:
                 if expected not in m:

@@ -14,7 +14,7 @@ What it checks (docs/DEPLOYMENT.md#what-was-verified):
 - deploy/yatagarasu.service: `systemd-analyze verify` (when available; any warning about the
   unit fails) and TimeoutStopSec above the default drain.
 - Helm chart: `helm lint --strict`, `helm template` with the default values and every
-  ci/*.yaml values file; kustomize: `kubectl kustomize` of the base and every overlay.
+  ci/*.yaml values file; kustomize: `kustomize build` of the base and every overlay.
   Every rendered object is validated with kubernetes_validate (strict, --kube-version);
   ServiceMonitor against a small schema written here. Then per rendering: the ConfigMap's
   config.yaml passes `yatagarasu --test` (${VAR}s without default set to dummy values) and
@@ -794,6 +794,22 @@ def find_helm(explicit: str | None) -> str | None:
     return None
 
 
+KUSTOMIZE_VERSION = "v5.7.1"  # scripts/install-helm.sh
+
+
+def find_kustomize(explicit: str | None) -> str | None:
+    for cand in (
+        explicit,
+        os.environ.get("YG_KUSTOMIZE"),
+        str(Path(os.environ.get("YG_TOOLS_DIR", Path.home() / ".cache/yatagarasu-tools"))
+            / f"go/kustomize-{KUSTOMIZE_VERSION}/kustomize"),
+        shutil.which("kustomize"),
+    ):
+        if cand and os.access(cand, os.X_OK):
+            return cand
+    return None
+
+
 def run(cmd: list[str], **kw) -> subprocess.CompletedProcess:
     return subprocess.run(cmd, capture_output=True, text=True, **kw)
 
@@ -825,7 +841,8 @@ def main(argv=None) -> int:
     ap.add_argument("--binary", default=str(REPO / "build/yatagarasu"),
                     help="a built yatagarasu (ldd, --test); default build/yatagarasu")
     ap.add_argument("--helm", help="helm binary (default: $YG_HELM, the tools dir, PATH)")
-    ap.add_argument("--kubectl", default=shutil.which("kubectl") or "kubectl")
+    ap.add_argument("--kustomize", help="kustomize binary (default: $YG_KUSTOMIZE, the tools dir, "
+                    "PATH)")
     ap.add_argument("--kube-version", default=KUBE_VERSION,
                     help=f"Kubernetes version for the schemas and helm (default {KUBE_VERSION})")
     args = ap.parse_args(argv)
@@ -898,10 +915,15 @@ def main(argv=None) -> int:
     # Kustomize.
     kdir = REPO / "deploy/kustomize"
     targets = [kdir / "base"] + sorted(p.parent for p in (kdir / "overlays").glob("*/kustomization.yaml"))
+    kustomize = find_kustomize(args.kustomize)
+    if kustomize is None:
+        rep.result("kustomize", ["kustomize not found: run scripts/install-helm.sh (or set "
+                                 "YG_KUSTOMIZE)"])
+        targets = []
     for t in targets:
         label = f"kustomize {t.relative_to(REPO)}"
-        r = run([args.kubectl, "kustomize", str(t)])
-        rep.result(f"{label}: kubectl kustomize", [] if r.returncode == 0 else [r.stderr.strip()])
+        r = run([kustomize, "build", str(t)])
+        rep.result(f"{label}: kustomize build", [] if r.returncode == 0 else [r.stderr.strip()])
         if r.returncode == 0:
             renderings.append((label, load_docs(r.stdout), False))
 

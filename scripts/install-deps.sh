@@ -135,12 +135,13 @@ install_authz_servers() {
 }
 
 # vegeta (the reload-under-load test and the load scripts), built the same way into ${tools}/go
-# by scripts/install-load-tools.sh; nothing happens when it is already there.
+# by scripts/install-load-tools.sh, and Debian's varnish (the load campaigns' side-by-side runs);
+# nothing happens when they are already there.
 install_vegeta() {
   if [ "${YG_SKIP_AUTHZ:-0}" = 1 ]; then
     return 0
   fi
-  "$here/install-load-tools.sh" vegeta >&2
+  "$here/install-load-tools.sh" vegeta varnish >&2
 }
 
 if [ "${YG_SKIP_APT:-0}" != 1 ]; then

@@ -594,7 +594,8 @@ std::string Registry::render(const std::vector<ExternalFamily>& external) const 
   header(out, "yatagarasu_worker_threads", "gauge", "Worker threads serving requests.");
   fmt::format_to(it, "yatagarasu_worker_threads {}\n", t.worker_requests.size());
   header(out, "yatagarasu_worker_requests_total", "counter",
-         "Requests answered, by worker thread (0-based index).");
+         "Requests answered for buckets (routed or not; the proxy's own endpoints excluded), by "
+         "worker thread (0-based index).");
   for (std::size_t k = 0; k < t.worker_requests.size(); ++k) {
     fmt::format_to(it, "yatagarasu_worker_requests_total{{worker=\"{}\"}} {}\n", k,
                    t.worker_requests[k]);
