@@ -146,12 +146,8 @@ def reload_part(c: Campaign, moto, keys: List[tuple], bodies: Dict[str, bytes]) 
             fail0 = total(scrape(port), "yatagarasu_config_reloads_total", result="failure")
             t0 = time.monotonic()
             if via == "POST":
-                conn = http.client.HTTPConnection(H, port, timeout=30)
-                conn.request("POST", "/admin/reload")
-                r = conn.getresponse()
-                body = r.read()
-                conn.close()
-                refused = r.status == 422 and json.loads(body)["generation"] == g0 + ok
+                status, body = post_reload(port)
+                refused = status == 422 and body["generation"] == g0 + ok
             else:
                 px.proc.send_signal(signal.SIGHUP)
                 refused = False
@@ -169,12 +165,8 @@ def reload_part(c: Campaign, moto, keys: List[tuple], bodies: Dict[str, bytes]) 
         write_atomic(px.config, doc(i, port))
         t0 = time.monotonic()
         if via == "POST":
-            conn = http.client.HTTPConnection(H, port, timeout=30)
-            conn.request("POST", "/admin/reload")
-            r = conn.getresponse()
-            body = r.read()
-            conn.close()
-            good = r.status == 200 and json.loads(body)["generation"] == g0 + ok + 1
+            status, body = post_reload(port)
+            good = status == 200 and body["generation"] == g0 + ok + 1
         else:
             px.proc.send_signal(signal.SIGHUP)
             good = False
@@ -264,6 +256,17 @@ def reload_part(c: Campaign, moto, keys: List[tuple], bodies: Dict[str, bytes]) 
 
 # --------------------------------------------------------------------------------------------
 # shutdown under load
+
+
+def post_reload(port: int) -> tuple:
+    """POST /admin/reload: (status, the JSON answer)."""
+    conn = http.client.HTTPConnection(H, port, timeout=30)
+    try:
+        conn.request("POST", "/admin/reload")
+        r = conn.getresponse()
+        return r.status, json.loads(r.read())
+    finally:
+        conn.close()
 
 
 def refused(port: int) -> bool:

@@ -781,33 +781,30 @@ def check_rendered(docs: list[dict], binary: Path | None, label: str,
 # ----------------------------------------------------------------------------- tools
 
 
-def find_helm(explicit: str | None) -> str | None:
-    for cand in (
-        explicit,
-        os.environ.get("YG_HELM"),
-        str(Path(os.environ.get("YG_TOOLS_DIR", Path.home() / ".cache/yatagarasu-tools"))
-            / f"go/helm-{HELM_VERSION}/helm"),
-        shutil.which("helm"),
-    ):
-        if cand and os.access(cand, os.X_OK):
-            return cand
-    return None
-
-
 KUSTOMIZE_VERSION = "v5.7.1"  # scripts/install-helm.sh
 
 
-def find_kustomize(explicit: str | None) -> str | None:
+def find_tool(name: str, version: str, explicit: str | None) -> str | None:
+    """A tool scripts/install-helm.sh builds: `explicit`, then $YG_<NAME>, then the tools dir
+    (go/<name>-<version>/<name>), then PATH."""
     for cand in (
         explicit,
-        os.environ.get("YG_KUSTOMIZE"),
+        os.environ.get(f"YG_{name.upper()}"),
         str(Path(os.environ.get("YG_TOOLS_DIR", Path.home() / ".cache/yatagarasu-tools"))
-            / f"go/kustomize-{KUSTOMIZE_VERSION}/kustomize"),
-        shutil.which("kustomize"),
+            / f"go/{name}-{version}/{name}"),
+        shutil.which(name),
     ):
         if cand and os.access(cand, os.X_OK):
             return cand
     return None
+
+
+def find_helm(explicit: str | None) -> str | None:
+    return find_tool("helm", HELM_VERSION, explicit)
+
+
+def find_kustomize(explicit: str | None) -> str | None:
+    return find_tool("kustomize", KUSTOMIZE_VERSION, explicit)
 
 
 def run(cmd: list[str], **kw) -> subprocess.CompletedProcess:

@@ -29,51 +29,38 @@ tools="${YG_TOOLS_DIR:-$HOME/.cache/yatagarasu-tools}"
 
 log() { printf '[install-helm] %s\n' "$*" >&2; }
 
-helm_dir="$tools/go/helm-$HELM_VERSION"
-helm_bin="${YG_HELM:-$helm_dir/helm}"
-if [ -z "${YG_HELM:-}" ] && [ ! -x "$helm_bin" ]; then
-  if ! command -v go >/dev/null 2>&1; then
-    log "error: 'go' is not on PATH; it is needed to build helm."
-    log "Install Go (https://go.dev/dl/, 1.26 or newer) or point YG_HELM at an existing binary."
+# go_tool NAME PKG VERSION OVERRIDE LDFLAGS: builds PKG@VERSION into $tools/go/NAME-VERSION unless
+# it is there or OVERRIDE (a binary path) is set; prints NAME=<path>.
+go_tool() {
+  local name=$1 pkg=$2 version=$3 override=$4 ldflags=$5
+  local dir="$tools/go/$name-$version"
+  local bin="${override:-$dir/$name}"
+  if [ -z "$override" ] && [ ! -x "$bin" ]; then
+    if ! command -v go >/dev/null 2>&1; then
+      log "error: 'go' is not on PATH; it is needed to build $name."
+      log "Install Go (https://go.dev/dl/, 1.26 or newer) or point YG_${name^^} at a binary."
+      exit 1
+    fi
+    mkdir -p "$dir"
+    log "building $pkg@$version into $dir (minutes the first time)"
+    if ! GOBIN="$dir" GOMODCACHE="$tools/go/mod" GOCACHE="$tools/go/cache" CGO_ENABLED=0 \
+        go install -trimpath -modcacherw -ldflags "$ldflags" "$pkg@$version"; then
+      log "error: go install failed; see the messages above"
+      exit 1
+    fi
+  fi
+  if [ ! -x "$bin" ]; then
+    log "error: $bin is missing or not executable"
     exit 1
   fi
-  mkdir -p "$helm_dir"
-  log "building $HELM_PKG@$HELM_VERSION into $helm_dir (a few minutes the first time)"
-  # The -X flags are those of helm's Makefile: the version `helm version` prints and the
-  # Kubernetes version helm assumes offline (a plain `go install` leaves 1.20).
-  ldflags="-s -w -X helm.sh/helm/v3/internal/version.version=$HELM_VERSION"
-  for pkg in helm.sh/helm/v3/pkg/lint/rules helm.sh/helm/v3/pkg/chartutil; do
-    ldflags+=" -X $pkg.k8sVersionMajor=$K8S_MAJOR -X $pkg.k8sVersionMinor=$K8S_MINOR"
-  done
-  if ! GOBIN="$helm_dir" GOMODCACHE="$tools/go/mod" GOCACHE="$tools/go/cache" CGO_ENABLED=0 \
-      go install -trimpath -modcacherw -ldflags "$ldflags" "$HELM_PKG@$HELM_VERSION"; then
-    log "error: go install failed; see the messages above"
-    exit 1
-  fi
-fi
-if [ ! -x "$helm_bin" ]; then
-  log "error: $helm_bin is missing or not executable"
-  exit 1
-fi
-printf 'helm=%s\n' "$helm_bin"
+  printf '%s=%s\n' "$name" "$bin"
+}
 
-kustomize_dir="$tools/go/kustomize-$KUSTOMIZE_VERSION"
-kustomize_bin="${YG_KUSTOMIZE:-$kustomize_dir/kustomize}"
-if [ -z "${YG_KUSTOMIZE:-}" ] && [ ! -x "$kustomize_bin" ]; then
-  if ! command -v go >/dev/null 2>&1; then
-    log "error: 'go' is not on PATH; it is needed to build kustomize."
-    exit 1
-  fi
-  mkdir -p "$kustomize_dir"
-  log "building $KUSTOMIZE_PKG@$KUSTOMIZE_VERSION into $kustomize_dir (a minute or two the first time)"
-  if ! GOBIN="$kustomize_dir" GOMODCACHE="$tools/go/mod" GOCACHE="$tools/go/cache" CGO_ENABLED=0 \
-      go install -trimpath -modcacherw -ldflags "-s -w" "$KUSTOMIZE_PKG@$KUSTOMIZE_VERSION"; then
-    log "error: go install failed; see the messages above"
-    exit 1
-  fi
-fi
-if [ ! -x "$kustomize_bin" ]; then
-  log "error: $kustomize_bin is missing or not executable"
-  exit 1
-fi
-printf 'kustomize=%s\n' "$kustomize_bin"
+# The -X flags are those of helm's Makefile: the version `helm version` prints and the
+# Kubernetes version helm assumes offline (a plain `go install` leaves 1.20).
+helm_ldflags="-s -w -X helm.sh/helm/v3/internal/version.version=$HELM_VERSION"
+for pkg in helm.sh/helm/v3/pkg/lint/rules helm.sh/helm/v3/pkg/chartutil; do
+  helm_ldflags+=" -X $pkg.k8sVersionMajor=$K8S_MAJOR -X $pkg.k8sVersionMinor=$K8S_MINOR"
+done
+go_tool helm "$HELM_PKG" "$HELM_VERSION" "${YG_HELM:-}" "$helm_ldflags"
+go_tool kustomize "$KUSTOMIZE_PKG" "$KUSTOMIZE_VERSION" "${YG_KUSTOMIZE:-}" "-s -w"
